@@ -11,11 +11,11 @@ import (
 	_ "github.com/prometheus/client_golang/prometheus"
 	_ "github.com/vishvananda/netlink"
 	_ "go4.org/netipx"
+	_ "golang.org/x/sys/unix"
 	_ "k8s.io/api/core/v1"
 	_ "k8s.io/apimachinery/pkg/apis/meta/v1"
 	_ "k8s.io/client-go/kubernetes"
 	_ "sigs.k8s.io/controller-runtime"
 	_ "sigs.k8s.io/controller-runtime/pkg/envtest"
 	_ "sigs.k8s.io/controller-tools/cmd/controller-gen"
-	_ "golang.org/x/sys/unix"
 )

@@ -1,0 +1,42 @@
+// Command controller is ironlb's controller: it gives LoadBalancer Services their IPs
+// from the metallb.io IPAddressPools. It runs in a cluster (in-cluster config) or
+// outside one (--kubeconfig or KUBECONFIG).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/go-logr/logr"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/ironlb/ironlb/internal/app/controllerapp"
+)
+
+func main() {
+	var opts controllerapp.Options
+	opts.BindFlags(flag.CommandLine)
+	logLevel := flag.String("log-level", "info", "log level: debug, info, warn or error")
+	// --kubeconfig is registered by controller-runtime's config loader.
+	flag.Parse()
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(os.Stderr, "invalid --log-level %q: use debug, info, warn or error\n", *logLevel)
+		os.Exit(2)
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctrl.SetLogger(logr.FromSlogHandler(logger.Handler()))
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		logger.Error("no Kubernetes API configuration: run in a cluster, or pass --kubeconfig or set KUBECONFIG", "error", err)
+		os.Exit(1)
+	}
+	if err := controllerapp.Run(ctrl.SetupSignalHandler(), cfg, opts); err != nil {
+		logger.Error("controller stopped", "error", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,264 @@
+package allocation
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/ironlb/ironlb/internal/svcinfo"
+)
+
+// ServiceControllerName names the allocation loop in logs and metrics.
+const ServiceControllerName = "service-allocation"
+
+// ServiceReconciler gives each LoadBalancer Service of ours its IPs and writes them to
+// status.loadBalancer.ingress. It is level-based: every call reads the Service as it
+// is now and converges it, whatever the event that queued it.
+type ServiceReconciler struct {
+	Client   client.Client
+	Reader   client.Reader // the cache; Client's reads go there too, but adoption needs it explicitly
+	Recorder record.EventRecorder
+	State    *State
+	Metrics  *Metrics
+}
+
+var _ reconcile.Reconciler = &ServiceReconciler{}
+
+// Reconcile converges one Service.
+func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	s := r.State
+	s.mu.Lock()
+	if err := s.adoptLocked(ctx, r.Reader); err != nil {
+		s.mu.Unlock()
+		return ctrl.Result{}, err
+	}
+	s.mu.Unlock()
+
+	var svc corev1.Service
+	if err := r.Client.Get(ctx, req.NamespacedName, &svc); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forget(req.NamespacedName)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	if svc.DeletionTimestamp != nil {
+		r.forget(req.NamespacedName)
+		return ctrl.Result{}, nil
+	}
+	if !svcinfo.IsOurs(&svc, s.LBClass) {
+		r.forget(req.NamespacedName)
+		// A Service that stopped being a LoadBalancer loses what we wrote; one of
+		// another class belongs to another controller and is left alone.
+		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+			return ctrl.Result{}, r.writeStatus(ctx, &svc, nil, "")
+		}
+		return ctrl.Result{}, nil
+	}
+
+	nsLabels := namespaceLabels(ctx, r.Reader, svc.Namespace)
+	s.mu.Lock()
+	d := s.convergeLocked(&svc, nsLabels)
+	s.markPendingLocked(req.NamespacedName, d.pending)
+	var retry []types.NamespacedName
+	if d.freed {
+		retry = s.pendingLocked()
+	}
+	s.mu.Unlock()
+
+	if len(retry) > 0 {
+		s.requeue(slices.DeleteFunc(retry, func(k types.NamespacedName) bool { return k == req.NamespacedName }))
+	}
+	for _, p := range d.touched {
+		s.touchPool(p)
+	}
+	if err := r.writeStatus(ctx, &svc, d.ips, d.pool); err != nil {
+		return ctrl.Result{}, err
+	}
+	for _, e := range d.events {
+		r.Recorder.Event(&svc, e.Type, e.Reason, e.Message)
+	}
+	if len(d.ips) > 0 {
+		if legacy := svcinfo.LegacyAnnotations(&svc); len(legacy) > 0 && hasEvent(d.events, ReasonIPAllocated) {
+			r.Recorder.Eventf(&svc, corev1.EventTypeWarning, ReasonDeprecatedAnnotaton,
+				"Service uses deprecated annotation %s: rename it to the metallb.io/ prefix", legacy[0])
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// forget releases a Service's IPs when it is gone or no longer ours, and retries the
+// Services that were waiting for an IP.
+func (r *ServiceReconciler) forget(key types.NamespacedName) {
+	s := r.State
+	s.mu.Lock()
+	pool, _, had := s.alloc.Get(key.Namespace + "/" + key.Name)
+	s.markPendingLocked(key, false)
+	var retry []types.NamespacedName
+	if had {
+		s.alloc.Release(key.Namespace + "/" + key.Name)
+		retry = s.pendingLocked()
+	}
+	s.mu.Unlock()
+	if had {
+		s.touchPool(pool)
+		s.requeue(retry)
+	}
+}
+
+// writeStatus makes status.loadBalancer.ingress and the pool annotation say ips and
+// pool, writing only what differs.
+func (r *ServiceReconciler) writeStatus(ctx context.Context, svc *corev1.Service, ips []netip.Addr, pool string) error {
+	wantIngress := make([]corev1.LoadBalancerIngress, 0, len(ips))
+	for _, ip := range ips {
+		wantIngress = append(wantIngress, corev1.LoadBalancerIngress{IP: ip.String()})
+	}
+	haveIngress := svc.Status.LoadBalancer.Ingress
+	havePool, hasPool := svc.Annotations[svcinfo.PoolAnnotationKey]
+	ingressOK := ingressEqual(haveIngress, wantIngress)
+	annotationOK := (pool == "" && !hasPool) || (pool != "" && havePool == pool)
+	if ingressOK && annotationOK {
+		return nil
+	}
+
+	if !annotationOK {
+		patch := client.MergeFrom(svc.DeepCopy())
+		if svc.Annotations == nil {
+			svc.Annotations = map[string]string{}
+		}
+		if pool == "" {
+			delete(svc.Annotations, svcinfo.PoolAnnotationKey)
+		} else {
+			svc.Annotations[svcinfo.PoolAnnotationKey] = pool
+		}
+		if err := r.Client.Patch(ctx, svc, patch); err != nil {
+			r.Metrics.updateError()
+			return fmt.Errorf("writing annotation %s: %w", svcinfo.PoolAnnotationKey, err)
+		}
+		r.Metrics.update()
+	}
+	if !ingressOK {
+		patch := client.MergeFrom(svc.DeepCopy())
+		svc.Status.LoadBalancer.Ingress = wantIngress
+		if len(wantIngress) == 0 {
+			svc.Status.LoadBalancer = corev1.LoadBalancerStatus{}
+		}
+		if err := r.Client.Status().Patch(ctx, svc, patch); err != nil {
+			r.Metrics.updateError()
+			return fmt.Errorf("writing status.loadBalancer: %w", err)
+		}
+		r.Metrics.update()
+	}
+	return nil
+}
+
+func ingressEqual(have, want []corev1.LoadBalancerIngress) bool {
+	if len(have) != len(want) {
+		return false
+	}
+	for i := range have {
+		if have[i].IP != want[i].IP || have[i].Hostname != "" {
+			return false
+		}
+	}
+	return true
+}
+
+func hasEvent(events []Event, reason string) bool {
+	for _, e := range events {
+		if e.Reason == reason {
+			return true
+		}
+	}
+	return false
+}
+
+// SetupWithManager registers the allocation loop. Workers run in parallel: the
+// allocator work is under one short lock, the API writes are not.
+func (r *ServiceReconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named(ServiceControllerName).
+		For(&corev1.Service{}, builder.WithPredicates(serviceChanged())).
+		WatchesRawSource(source.Channel(r.State.retry, &handler.EnqueueRequestForObject{})).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.pendingInNamespace),
+			builder.WithPredicates(predicate.LabelChangedPredicate{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		Complete(r)
+}
+
+// pendingInNamespace retries the waiting Services of a namespace whose labels
+// changed: a pool's namespaceSelectors may now admit them.
+func (r *ServiceReconciler) pendingInNamespace(_ context.Context, obj client.Object) []reconcile.Request {
+	s := r.State
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []reconcile.Request
+	for k := range s.pending {
+		if k.Namespace == obj.GetName() {
+			out = append(out, reconcile.Request{NamespacedName: k})
+		}
+	}
+	return out
+}
+
+// serviceChanged skips updates that cannot change the allocation, chiefly the
+// status and annotation writes the controller makes itself.
+func serviceChanged() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, ok1 := e.ObjectOld.(*corev1.Service)
+			n, ok2 := e.ObjectNew.(*corev1.Service)
+			if !ok1 || !ok2 {
+				return true
+			}
+			if !apiequality.Semantic.DeepEqual(o.Spec, n.Spec) || !slices.Equal(svcinfo.IngressIPsStrings(o), svcinfo.IngressIPsStrings(n)) {
+				return true
+			}
+			if !mapsEqual(o.Labels, n.Labels) || n.DeletionTimestamp != nil {
+				return true
+			}
+			return !metallbAnnotationsEqual(o.Annotations, n.Annotations)
+		},
+	}
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+func metallbAnnotationsEqual(a, b map[string]string) bool {
+	for _, name := range []string{svcinfo.AnnotationAddressPool, svcinfo.AnnotationLoadBalancerIPs, svcinfo.AnnotationAllowSharedIP, svcinfo.AnnotationAllocatedFromPool} {
+		for _, prefix := range []string{svcinfo.Prefix, svcinfo.LegacyPrefix} {
+			va, oka := a[prefix+name]
+			vb, okb := b[prefix+name]
+			if oka != okb || va != vb {
+				return false
+			}
+		}
+	}
+	return true
+}

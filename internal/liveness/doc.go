@@ -1,0 +1,91 @@
+// Package liveness is the speakers' membership: fast, authenticated and safe
+// under network partitions.
+//
+// Every member sends a heartbeat every Interval to every peer over UDP. A
+// heartbeat carries the sender's name, a random incarnation (new on every
+// process start), a sequence number, whether the sender is in quorum, and for
+// each peer the sender expects three flags: hears (heard within W), stable
+// (heard for at least S without a gap of StopAfter, and since the peer's
+// current incarnation began), and gone (left, or silent for at least
+// DeadAfter). It is authenticated with HMAC-SHA256 under a shared key.
+// Messages with a bad MAC, from a name that is not a configured peer (or that
+// claims to be us), with an old sequence number, or from a retired or
+// departed incarnation are dropped and counted in [Stats].
+//
+// # Rules
+//
+// Let N be the number of expected members (the configured peers plus self)
+// and q = ⌊N/2⌋+1 a strict majority. At member M:
+//
+//   - M is in quorum when it has been running for at least StopAfter+2m, and
+//     q-1 peers, each heard within StopAfter, reported M as stable in their
+//     latest heartbeat (support is two-way: M hears them and they hear M).
+//     Out of quorum, the speaker stops announcing at once.
+//   - M declares peer P down when M has not heard P for DeadAfter (or P left)
+//     and, counting M, q members report P gone: each peer counted was heard
+//     within StopAfter and said, in its latest heartbeat, that it was in
+//     quorum and that P was gone.
+//   - With N = 2 no majority survives a loss. If a TieBreaker is configured,
+//     a member whose tie breaker said yes less than StopAfter ago is in
+//     quorum and declares its silent peer down without the majority. The
+//     tie breaker (a Kubernetes Lease) must say yes to one member at a time.
+//   - Leave: the member reports out-of-quorum, then sends authenticated
+//     goodbyes. A goodbye counts as DeadAfter of silence; every receiver sends
+//     its next heartbeat at once so that the majority forms within one
+//     round-trip instead of one Interval.
+//
+// # Timing
+//
+// With I = Interval, m = (DeadAfter − StopAfter − 2I)/2 (50 ms by default),
+// W = 2I + m (250 ms) and S = StopAfter + m (350 ms). The defaults are
+// I = 100 ms, StopAfter = 300 ms, DeadAfter = 600 ms.
+//
+// Claim: if every datagram that arrives does so within δ ≤ m of being sent
+// (delay plus scheduling; clocks need no sync, only similar rates), two
+// members never both believe they may announce the same IP. Suppose M1 is in
+// quorum at time t and M2 has M1 down at t (otherwise M2 would not announce
+// an IP that M1 ranks first for). M1's supporters plus M1 are q members, and
+// the members counted in M2's decision are q more, M1 not among them; two
+// majorities of N meet, so some member X is in both. Both reports X made
+// were received within StopAfter before t, so their send times are less
+// than StopAfter+δ apart.
+//
+//   - X = M2: M2 reported M1 stable, so M2 heard M1 after t−StopAfter−δ−W,
+//     yet M2 has not heard M1 since t−DeadAfter. That needs
+//     DeadAfter < StopAfter+W+δ, that is δ > m.
+//   - X sent "stable" then "gone": it heard M1 within W of the first and not
+//     for DeadAfter before the second, so they are more than DeadAfter−W =
+//     StopAfter+m apart. Impossible if δ ≤ m.
+//   - X sent "gone" then "stable": the gone broke X's streak, so the stable
+//     one came more than S = StopAfter+m later. Impossible if δ ≤ m.
+//
+// A member that has just started ignores reports sent before it existed: it
+// waits StopAfter+2m before it can be in quorum.
+//
+// Failover: a member cut off from the others stops within StopAfter of the
+// last supporting heartbeat it received. The others declare a crashed or
+// isolated member down DeadAfter after its last heartbeat plus up to one
+// Interval for the peers' gone reports: 600-700 ms with the defaults. A
+// graceful Leave takes one round-trip.
+//
+// Asymmetric loss: if only B stops hearing A, the other members still hear
+// A, never report it gone, and nobody declares it down; A keeps its IPs.
+// If A stops hearing everybody, it loses support and stops; the others then
+// agree it is down.
+//
+// # Limits
+//
+//   - The expected set must be the same everywhere for the majority argument;
+//     while SetPeers changes roll through the cluster, change one member at a
+//     time.
+//   - The argument is about liveness only. Members must also agree on the
+//     candidates (endpoints, labels) for election to give one owner.
+//   - A process pause longer than m between reading InQuorum and acting on it
+//     breaks δ ≤ m, like any lease.
+//   - Full mesh: N·(N−1)/I datagrams per second and 9 bytes per peer per
+//     heartbeat (it fits in 1,500 bytes up to about 150 members).
+//   - Anyone holding the key can speak for any member. Replays are stopped by
+//     sequence numbers and by remembering the last 8 incarnations of each
+//     peer; a member that restarts forgets them, but a replayed old heartbeat
+//     cannot put it in quorum because of the start hold.
+package liveness

@@ -34,3 +34,41 @@ verify-generate: ## Fail if api/*/zz_generated.deepcopy.go or config/crd/bases d
 	echo "verify-generate: generated files are up to date"
 
 ##### END generate #####
+
+##### BEGIN build and test #####
+
+GO ?= go
+BIN := bin
+
+.PHONY: build
+build: ## Build the controller, the speaker and the lab into bin/.
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+.PHONY: deps
+deps: ## Install the Debian packages and build the real kube-apiserver, etcd and kubectl (cached).
+	hack/install-deps.sh
+	hack/kube-binaries.sh >/dev/null
+
+.PHONY: lint
+lint: ## gofmt and go vet.
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+.PHONY: test
+test: deps verify-generate lint ## Every test: unit, fuzz seeds, API server integration and (as root) network namespace tests, with -race.
+	KUBEBUILDER_ASSETS=$$(hack/kube-binaries.sh) IRONLB_REQUIRE_APISERVER=1 $(GO) test -race -count=1 -timeout 30m ./...
+
+.PHONY: lab
+lab: deps build ## The local lab: a real control plane, three simulated nodes, a Service getting an IP and answering traffic.
+	$(GO) run ./cmd/ironlb-lab
+
+.PHONY: bench
+bench: deps ## Headline benchmarks, each printing its figure and the ratio to a baseline measured in the same run.
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./internal/allocator/ ./internal/election/
+	KUBEBUILDER_ASSETS=$$(hack/kube-binaries.sh) $(GO) run ./bench/allocation -services 5000
+
+.PHONY: bench-failover
+bench-failover: deps build ## Layer-2 failover: crash, link cut and graceful stop, 20 trials each (needs root).
+	$(GO) run ./bench/failover -trials 20
+
+##### END build and test #####

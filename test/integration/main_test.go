@@ -84,9 +84,9 @@ func (f *fixture) start(opts ...func(*controllerapp.Options)) {
 		fn(&o)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f.stop = cancel
-	f.done = make(chan error, 1)
-	go func() { f.done <- runController(ctx, o) }()
+	done := make(chan error, 1)
+	f.stop, f.done = cancel, done
+	go func() { done <- runController(ctx, o) }()
 	f.t.Cleanup(f.stopController)
 }
 
@@ -169,20 +169,27 @@ func requestIP(ip string) svcOpt { return func(s *corev1.Service) { s.Spec.LoadB
 
 func (f *fixture) service(name string, opts ...svcOpt) *corev1.Service {
 	f.t.Helper()
+	s := f.newServiceObject(name, opts...)
+	if err := f.c.Create(f.ctx, s); err != nil {
+		f.t.Fatalf("creating service %s: %v", name, err)
+	}
+	return s
+}
+
+func (f *fixture) newServiceObject(name string, opts ...svcOpt) *corev1.Service {
 	s := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name},
 		Spec: corev1.ServiceSpec{
 			Type:              corev1.ServiceTypeLoadBalancer,
 			LoadBalancerClass: &f.lbClass,
+			// Tests create thousands of Services; node ports (2,768) would run out.
+			AllocateLoadBalancerNodePorts: new(false),
 			Selector:          map[string]string{"app": name},
 			Ports:             []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(8080)}},
 		},
 	}
 	for _, o := range opts {
 		o(s)
-	}
-	if err := f.c.Create(f.ctx, s); err != nil {
-		f.t.Fatalf("creating service %s: %v", name, err)
 	}
 	return s
 }

@@ -22,6 +22,7 @@ import (
 
 	metallbv1beta1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/controller/allocation"
+	"github.com/ironlb/ironlb/internal/controller/speakersecret"
 	"github.com/ironlb/ironlb/internal/scheme"
 )
 
@@ -152,6 +153,9 @@ func SetupWithRegistry(mgr ctrl.Manager, o Options, reg prometheus.Registerer) e
 	}
 	if err := (&allocation.ConfigStateReconciler{Client: mgr.GetClient(), State: state}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up %s: %w", allocation.ConfigStateControllerName, err)
+	}
+	if err := mgr.Add(&speakersecret.Ensurer{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: o.Namespace}); err != nil {
+		return fmt.Errorf("setting up the speakers' Secret: %w", err)
 	}
 	return nil
 }

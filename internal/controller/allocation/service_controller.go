@@ -137,8 +137,11 @@ func (r *ServiceReconciler) writeStatus(ctx context.Context, svc *corev1.Service
 		return nil
 	}
 
+	// One write through the status subresource carries both: the API server keeps
+	// metadata changes made there for Services, which is how MetalLB writes them too,
+	// and one write per allocation is half the load of two.
+	patch := client.MergeFrom(svc.DeepCopy())
 	if !annotationOK {
-		patch := client.MergeFrom(svc.DeepCopy())
 		if svc.Annotations == nil {
 			svc.Annotations = map[string]string{}
 		}
@@ -147,24 +150,16 @@ func (r *ServiceReconciler) writeStatus(ctx context.Context, svc *corev1.Service
 		} else {
 			svc.Annotations[svcinfo.PoolAnnotationKey] = pool
 		}
-		if err := r.Client.Patch(ctx, svc, patch); err != nil {
-			r.Metrics.updateError()
-			return fmt.Errorf("writing annotation %s: %w", svcinfo.PoolAnnotationKey, err)
-		}
-		r.Metrics.update()
 	}
-	if !ingressOK {
-		patch := client.MergeFrom(svc.DeepCopy())
-		svc.Status.LoadBalancer.Ingress = wantIngress
-		if len(wantIngress) == 0 {
-			svc.Status.LoadBalancer = corev1.LoadBalancerStatus{}
-		}
-		if err := r.Client.Status().Patch(ctx, svc, patch); err != nil {
-			r.Metrics.updateError()
-			return fmt.Errorf("writing status.loadBalancer: %w", err)
-		}
-		r.Metrics.update()
+	svc.Status.LoadBalancer.Ingress = wantIngress
+	if len(wantIngress) == 0 {
+		svc.Status.LoadBalancer = corev1.LoadBalancerStatus{}
 	}
+	if err := r.Client.Status().Patch(ctx, svc, patch); err != nil {
+		r.Metrics.updateError()
+		return fmt.Errorf("writing status.loadBalancer and the %s annotation: %w", svcinfo.PoolAnnotationKey, err)
+	}
+	r.Metrics.update()
 	return nil
 }
 

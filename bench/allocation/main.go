@@ -195,8 +195,8 @@ func service(ns, name, class string) *corev1.Service {
 			LoadBalancerClass: &class,
 			// Thousands of Services would exhaust the node port range (2,768 ports).
 			AllocateLoadBalancerNodePorts: new(false),
-			Selector:          map[string]string{"app": name},
-			Ports:             []corev1.ServicePort{{Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(8080)}},
+			Selector:                      map[string]string{"app": name},
+			Ports:                         []corev1.ServicePort{{Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(8080)}},
 		},
 	}
 }

@@ -184,8 +184,8 @@ func (f *fixture) newServiceObject(name string, opts ...svcOpt) *corev1.Service 
 			LoadBalancerClass: &f.lbClass,
 			// Tests create thousands of Services; node ports (2,768) would run out.
 			AllocateLoadBalancerNodePorts: new(false),
-			Selector:          map[string]string{"app": name},
-			Ports:             []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(8080)}},
+			Selector:                      map[string]string{"app": name},
+			Ports:                         []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(8080)}},
 		},
 	}
 	for _, o := range opts {

@@ -49,16 +49,9 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(discard())
 
-	env, err := testenv.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench: cannot start the API server:", err)
-		os.Exit(1)
-	}
-	defer func() { _ = env.Stop() }()
-
-	fmt.Printf("creating %d Services per run, %d parallel creators, real kube-apiserver + etcd\n\n", *n, *creators)
-	floor := run(env.Config, "floor", *n, *creators, startFloor)
-	ironlb := run(env.Config, "ironlb", *n, *creators, startIronlb)
+	fmt.Printf("creating %d Services per run, %d parallel creators, each run on a fresh kube-apiserver + etcd\n\n", *n, *creators)
+	floor := onFreshControlPlane("floor", *n, *creators, startFloor)
+	ironlb := onFreshControlPlane("ironlb", *n, *creators, startIronlb)
 
 	fmt.Printf("\n%-8s %10s %10s %10s %12s\n", "", "p50", "p99", "max", "all done")
 	for _, r := range []result{floor, ironlb} {
@@ -74,6 +67,17 @@ func main() {
 	}
 	fmt.Printf("\nironlb / floor: p50 %.2fx %s, p99 %.2fx %s\n", r50, verdict(r50), r99, verdict(r99))
 	fmt.Printf("reference, documented in the issue (MetalLB v0.16 controller, same machine kind): p50 13.6s, p99 25.2s, all 5000 after 77s\n")
+}
+
+// onFreshControlPlane gives each run the same starting point: an empty etcd and an
+// API server that has served nothing else, so neither run pays for the other's objects.
+func onFreshControlPlane(name string, n, creators int, start func(context.Context, *rest.Config, string, string) error) result {
+	env, err := testenv.Start()
+	if err != nil {
+		fatal(fmt.Errorf("cannot start the API server: %w", err))
+	}
+	defer func() { _ = env.Stop() }()
+	return run(env.Config, name, n, creators, start)
 }
 
 type result struct {

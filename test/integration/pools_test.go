@@ -137,3 +137,21 @@ func TestBadRequestKeepsTheCurrentIP(t *testing.T) {
 	f.waitEvent(f.ns, "keep", corev1.EventTypeWarning, "LoadBalancerFailed", "not-an-ip")
 	f.waitIPs("keep", "192.0.2.3")
 }
+
+func TestPreferDualStackGetsSecondFamilyWhenPoolGrows(t *testing.T) {
+	f := newFixture(t)
+	p := f.pool("growing", []string{"198.51.100.0/29"})
+	f.start()
+	f.service("prefer", dualStack(corev1.IPFamilyPolicyPreferDualStack, corev1.IPv4Protocol, corev1.IPv6Protocol))
+	f.waitIPs("prefer", "198.51.100.0")
+	if err := f.c.Get(f.ctx, client.ObjectKeyFromObject(p), p); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(p.DeepCopy())
+	p.Spec.Addresses = append(p.Spec.Addresses, "2001:db8:4::/120")
+	if err := f.c.Patch(f.ctx, p, patch); err != nil {
+		t.Fatal(err)
+	}
+	f.waitIPs("prefer", "198.51.100.0", "2001:db8:4::")
+	f.waitEvent(f.ns, "prefer", corev1.EventTypeNormal, "IPAllocated", `Assigned additional IP "2001:db8:4::"`)
+}

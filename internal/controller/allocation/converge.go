@@ -1,7 +1,6 @@
 package allocation
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -92,6 +91,20 @@ func (s *State) convergeLocked(svc *corev1.Service, nsLabels map[string]string) 
 			if had && (prevPool != pool || !sameIPs(prevIPs, current)) {
 				d.freed = true
 			}
+			// PreferDualStack with one family: add the other from the same pool when
+			// it has room, as MetalLB does on every pass; when it has none, the
+			// Service keeps working with one family and no event repeats.
+			if asvc.DualStack == allocator.PreferDualStack && len(asvc.Families) == 2 && len(current) == 1 && len(requested) == 0 {
+				if extra, err := s.alloc.AllocateAdditionalFamily(asvc); err == nil {
+					d.ips = append(slices.Clone(current), extra)
+					d.events = append(d.events, Event{corev1.EventTypeNormal, ReasonIPAllocated,
+						fmt.Sprintf("Assigned additional IP %q", extra.String())})
+				} else {
+					// Still wants its second family: retry it with the pending
+					// Services when addresses are freed or pools change.
+					d.pending = true
+				}
+			}
 			return d
 		}
 		d.events = append(d.events, Event{corev1.EventTypeNormal, ReasonClearAssignment,
@@ -166,7 +179,3 @@ func ipStrings(ips []netip.Addr) []string {
 	return out
 }
 
-// isConfigError tells failures that only a config or Service change can fix.
-func isConfigError(err error) bool {
-	return errors.Is(err, allocator.ErrNotAllowed) || errors.Is(err, allocator.ErrNotCompatible)
-}

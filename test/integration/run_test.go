@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-
 	"github.com/ironlb/ironlb/internal/app/controllerapp"
 )
 

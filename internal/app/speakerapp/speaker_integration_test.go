@@ -26,6 +26,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -99,7 +100,7 @@ func (f *fakeAnnouncer) setInterfaces(up []string, down string) {
 }
 
 func (f *fakeAnnouncer) InterfaceEvents() <-chan l2.InterfaceEvent { return f.events }
-func (f *fakeAnnouncer) Stats() map[netip.Addr]l2.Counters          { return nil }
+func (f *fakeAnnouncer) Stats() map[netip.Addr]l2.Counters         { return nil }
 
 // killableMember is a real liveness member whose heartbeats the test can stop
 // without a goodbye, as if the node crashed or were cut off.
@@ -213,6 +214,12 @@ func (f *fixture) node(name, ip string, lbls map[string]string) {
 
 func (f *fixture) start(name, ip string) *speakerInst {
 	f.t.Helper()
+	return f.startWith(env.Config, name, ip)
+}
+
+// startWith runs a speaker with the given API credentials.
+func (f *fixture) startWith(cfg *rest.Config, name, ip string) *speakerInst {
+	f.t.Helper()
 	s := &speakerInst{node: name, ip: ip, ann: newFakeAnnouncer(), done: make(chan error, 1)}
 	o := speakerapp.Options{
 		NodeName: name, Namespace: f.ns, LBClass: f.lbClass, LivenessPort: f.port,
@@ -222,7 +229,7 @@ func (f *fixture) start(name, ip string) *speakerInst {
 	skip := true
 	mo.Controller = config.Controller{SkipNameValidation: &skip}
 	mo.GracefulShutdownTimeout = durationPtr(20 * time.Second)
-	mgr, err := ctrl.NewManager(env.Config, mo)
+	mgr, err := ctrl.NewManager(cfg, mo)
 	if err != nil {
 		f.t.Fatal(err)
 	}

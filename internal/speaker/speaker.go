@@ -1,0 +1,700 @@
+package speaker
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	metallbv1beta1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/election"
+	"github.com/ironlb/ironlb/internal/l2"
+	"github.com/ironlb/ironlb/internal/liveness"
+	"github.com/ironlb/ironlb/internal/svcinfo"
+)
+
+// Announcer is what the speaker needs of internal/l2's Announcer (tests fake it).
+type Announcer interface {
+	SetIPs(map[netip.Addr][]string)
+	Interfaces() []string
+	InterfaceEvents() <-chan l2.InterfaceEvent
+	Stats() map[netip.Addr]l2.Counters
+}
+
+// Membership is what the speaker needs of internal/liveness's Member.
+type Membership interface {
+	SetPeers(map[string]netip.AddrPort)
+	Run(ctx context.Context) error
+	Leave()
+	Snapshot() liveness.View
+	Changes() <-chan struct{}
+	Stats() liveness.Stats
+}
+
+// SecretKey is the key of the liveness Secret holding the shared secret (MetalLB's
+// memberlist Secret layout).
+const SecretKey = "secretkey"
+
+// Options configure a Speaker.
+type Options struct {
+	Node            string
+	Namespace       string
+	LBClass         string
+	IgnoreExcludeLB bool
+	// LivenessBindAddress is the IP the liveness socket binds; "" means the
+	// Node's InternalIP. Peers are always reached at their InternalIP.
+	LivenessBindAddress string
+	LivenessPort        int
+	// LivenessSecret is the Secret (key "secretkey") holding the shared key.
+	LivenessSecret string
+	// Liveness timing; zero means the liveness package defaults.
+	Interval, StopAfter, DeadAfter time.Duration
+	// NoTieBreaker disables the Lease tie breaker of two-node clusters.
+	NoTieBreaker bool
+	// Debounce groups Kubernetes changes before recomputing (default 10ms).
+	Debounce time.Duration
+	// SettleAfter: if liveness has not reached quorum this long after it
+	// started, the status writer treats "announce nothing" as real and
+	// deletes this node's ServiceL2Status objects (default 10s).
+	SettleAfter time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.Namespace == "" {
+		o.Namespace = "metallb-system"
+	}
+	if o.LivenessPort == 0 {
+		o.LivenessPort = 7947
+	}
+	if o.LivenessSecret == "" {
+		o.LivenessSecret = "memberlist"
+	}
+	if o.Debounce <= 0 {
+		o.Debounce = 10 * time.Millisecond
+	}
+	if o.SettleAfter <= 0 {
+		o.SettleAfter = 10 * time.Second
+	}
+}
+
+// Deps are the speaker's collaborators.
+type Deps struct {
+	Cache     cache.Cache   // informers and cached reads
+	Client    client.Client // writes (and cached reads)
+	APIReader client.Reader // uncached reads (Secret, Lease, ServiceL2Status)
+	Recorder  record.EventRecorder
+	Announcer Announcer
+	// RunAnnouncer, if set, runs the announcer; its context ends after the
+	// speaker has stopped announcing.
+	RunAnnouncer func(ctx context.Context) error
+	// NewMembership defaults to liveness.New.
+	NewMembership func(liveness.Config) (Membership, error)
+	Metrics       *Metrics
+	Log           logr.Logger
+}
+
+// Speaker announces, in layer 2, the Service IPs this node owns. It is a
+// controller-runtime Runnable.
+type Speaker struct {
+	opts      Options
+	cache     cache.Cache
+	reader    client.Reader
+	client    client.Client
+	apiReader client.Reader
+	recorder  record.EventRecorder
+	ann       Announcer
+	runAnn    func(context.Context) error
+	newMem    func(liveness.Config) (Membership, error)
+	metrics   *Metrics
+	log       logr.Logger
+
+	kick     chan struct{}
+	pubKick  chan struct{}
+	status   *statusWriter
+	elect    *election.Cache
+	memReady chan Membership
+
+	// owned by the loop goroutine
+	mem        Membership
+	memStarted time.Time
+	plan       *Plan
+	owned      map[netip.Addr][]string
+	live       []string
+	liveKnown  bool
+	peers      map[string]netip.AddrPort
+	adErrors   map[string]string
+	reasons    map[string]string
+	lastView   liveness.View
+
+	// owned by publishInterfaces
+	published   string
+	publishedAt time.Time
+}
+
+// New returns a Speaker.
+func New(o Options, d Deps) (*Speaker, error) {
+	o.defaults()
+	if o.Node == "" {
+		return nil, errors.New("speaker: node name is required")
+	}
+	if d.Cache == nil || d.Client == nil || d.APIReader == nil || d.Recorder == nil || d.Announcer == nil {
+		return nil, errors.New("speaker: Cache, Client, APIReader, Recorder and Announcer are required")
+	}
+	s := &Speaker{
+		opts: o, cache: d.Cache, reader: d.Cache, client: d.Client, apiReader: d.APIReader,
+		recorder: d.Recorder, ann: d.Announcer, runAnn: d.RunAnnouncer, newMem: d.NewMembership,
+		metrics: d.Metrics, log: d.Log,
+		kick: make(chan struct{}, 1), pubKick: make(chan struct{}, 1), memReady: make(chan Membership, 1),
+		elect: election.NewCache(), owned: map[netip.Addr][]string{},
+		adErrors: map[string]string{}, reasons: map[string]string{},
+	}
+	if s.newMem == nil {
+		s.newMem = func(c liveness.Config) (Membership, error) { return liveness.New(c) }
+	}
+	s.status = newStatusWriter(s)
+	s.plan = NewPlan(&Config{Self: o.Node})
+	return s, nil
+}
+
+// NeedLeaderElection: every node runs its speaker.
+func (s *Speaker) NeedLeaderElection() bool { return false }
+
+func poke(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// watch kicks a recompute on any change of the objects the decision reads.
+func (s *Speaker) watch(ctx context.Context) error {
+	h := toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { poke(s.kick) },
+		UpdateFunc: func(any, any) { poke(s.kick) },
+		DeleteFunc: func(any) { poke(s.kick) },
+	}
+	for _, obj := range []client.Object{&corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Node{}, &metallbv1beta1.IPAddressPool{}, &metallbv1beta1.L2Advertisement{}} {
+		inf, err := s.cache.GetInformer(ctx, obj)
+		if err != nil {
+			return fmt.Errorf("watching %T: %w", obj, err)
+		}
+		if _, err := inf.AddEventHandler(h); err != nil {
+			return fmt.Errorf("watching %T: %w", obj, err)
+		}
+	}
+	return nil
+}
+
+// Start runs the speaker until ctx ends, then stops announcing, leaves the
+// membership and deletes this node's ServiceL2Status objects.
+func (s *Speaker) Start(ctx context.Context) error {
+	annCtx, annCancel := context.WithCancel(context.Background())
+	var annWG sync.WaitGroup
+	defer func() {
+		annCancel()
+		annWG.Wait()
+	}()
+	annDone := make(chan error, 1)
+	if s.runAnn != nil {
+		annWG.Go(func() {
+			err := s.runAnn(annCtx)
+			if annCtx.Err() == nil {
+				if err == nil {
+					err = errors.New("layer 2 announcer stopped")
+				}
+				annDone <- err
+			}
+		})
+	}
+	if err := s.watch(ctx); err != nil {
+		return err
+	}
+	if !s.cache.WaitForCacheSync(ctx) {
+		return nil
+	}
+	bg, bgCancel := context.WithCancel(context.Background())
+	var bgWG sync.WaitGroup
+	bgWG.Go(func() { s.status.run(bg) })
+	bgWG.Go(func() { s.publishInterfaces(bg) })
+	memCtx, memCancel := context.WithCancel(context.Background())
+	var memWG sync.WaitGroup
+	awaitCtx, awaitCancel := context.WithCancel(ctx)
+	memWG.Go(func() { s.awaitMembership(awaitCtx) })
+
+	runErr := s.loop(ctx, memCtx, &memWG, annDone)
+
+	// Graceful stop: stop answering at once, tell the peers, then tidy up the API.
+	awaitCancel()
+	s.ann.SetIPs(nil)
+	s.owned = map[netip.Addr][]string{}
+	s.metrics.setAnnounced(s.opts.Node, &Result{})
+	if s.mem != nil {
+		s.mem.Leave()
+	}
+	s.log.Info("stopped announcing; left the membership")
+	bgCancel()
+	bgWG.Wait()
+	dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := s.status.deleteAll(dctx); err != nil {
+		s.log.Error(err, "deleting this node's ServiceL2Status objects")
+	}
+	cancel()
+	memCancel()
+	memWG.Wait()
+	return runErr
+}
+
+// loop runs until ctx ends (nil) or the announcer stops (its error).
+func (s *Speaker) loop(ctx, memCtx context.Context, memWG *sync.WaitGroup, annDone <-chan error) error {
+	var changes <-chan struct{}
+	debounce := time.NewTimer(time.Hour)
+	debounce.Stop()
+	pending := false
+	var lastRebuild time.Duration
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	s.refreshInterfaces()
+	s.rebuild()
+	s.decide(time.Time{})
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-annDone:
+			s.log.Error(err, "the layer 2 announcer stopped; stopping the speaker")
+			return err
+		case m := <-s.memReady:
+			s.mem, s.memStarted = m, time.Now()
+			s.metrics.setMembership(m)
+			m.SetPeers(s.peers)
+			memWG.Go(func() {
+				if err := m.Run(memCtx); err != nil {
+					s.log.Error(err, "liveness stopped")
+				}
+			})
+			changes = m.Changes()
+			s.decide(time.Time{})
+		case <-changes:
+			s.decide(time.Now())
+		case ev := <-s.ann.InterfaceEvents():
+			s.log.Info("interface changed", "interface", ev.Interface, "up", ev.Up, "reason", ev.Reason, "stranded", ev.Stranded)
+			if s.refreshInterfaces() {
+				s.rebuild()
+				s.decide(time.Now())
+			}
+		case <-tick.C:
+			if s.refreshInterfaces() {
+				s.rebuild()
+			}
+			s.decide(time.Time{}) // also settles the status writer
+		case <-s.kick:
+			if !pending {
+				pending = true
+				// Under heavy churn, rebuild at most half the time.
+				debounce.Reset(max(s.opts.Debounce, lastRebuild))
+			}
+		case <-debounce.C:
+			pending = false
+			t := time.Now()
+			s.rebuild()
+			lastRebuild = time.Since(t)
+			s.decide(time.Time{})
+		}
+	}
+}
+
+// refreshInterfaces reads the announcer's eligible interfaces; true if they changed.
+func (s *Speaker) refreshInterfaces() bool {
+	live := slices.Clone(s.ann.Interfaces())
+	sort.Strings(live)
+	if s.liveKnown && slices.Equal(live, s.live) {
+		return false
+	}
+	s.live, s.liveKnown = live, true
+	poke(s.pubKick)
+	return true
+}
+
+// rebuild reads the caches into a new Plan, updates the liveness peers and
+// reports configuration problems.
+func (s *Speaker) rebuild() {
+	ctx := context.Background()
+	cfg, problems, err := s.readConfig(ctx)
+	if err != nil {
+		// Keep the last plan: a cache read failing must not stop announcements.
+		s.log.Error(err, "reading the cluster state from the cache; keeping the previous decision")
+		return
+	}
+	s.plan = NewPlan(cfg)
+	s.status.setProblems(problems)
+	s.metrics.configLoaded(len(problems) > 0)
+}
+
+func (s *Speaker) readConfig(ctx context.Context) (*Config, []problem, error) {
+	noCopy := client.UnsafeDisableDeepCopy
+	cfg := &Config{Self: s.opts.Node, IgnoreExcludeLB: s.opts.IgnoreExcludeLB}
+	var problems []problem
+
+	var pools metallbv1beta1.IPAddressPoolList
+	if err := s.reader.List(ctx, &pools, client.InNamespace(s.opts.Namespace), noCopy); err != nil {
+		return nil, nil, err
+	}
+	for i := range pools.Items {
+		p, err := ParsePool(&pools.Items[i])
+		if err != nil {
+			problems = append(problems, problem{"IPAddressPool", pools.Items[i].Name, err.Error()})
+			continue
+		}
+		cfg.Pools = append(cfg.Pools, p)
+	}
+	sort.Slice(cfg.Pools, func(a, b int) bool { return cfg.Pools[a].Name < cfg.Pools[b].Name })
+
+	var ads metallbv1beta1.L2AdvertisementList
+	if err := s.reader.List(ctx, &ads, client.InNamespace(s.opts.Namespace), noCopy); err != nil {
+		return nil, nil, err
+	}
+	seen := map[string]bool{}
+	for i := range ads.Items {
+		obj := &ads.Items[i]
+		seen[obj.Name] = true
+		ad, err := ParseAd(obj)
+		if err != nil {
+			problems = append(problems, problem{"L2Advertisement", obj.Name, err.Error()})
+			if s.adErrors[obj.Name] != err.Error() {
+				s.adErrors[obj.Name] = err.Error()
+				s.log.Error(err, "ignoring invalid L2Advertisement; the others still apply", "l2advertisement", obj.Name)
+				s.recorder.Eventf(obj.DeepCopy(), corev1.EventTypeWarning, EventConfigError, "speaker on node %q ignores L2Advertisement %q: %v", s.opts.Node, obj.Name, err)
+			}
+			continue
+		}
+		delete(s.adErrors, obj.Name)
+		cfg.Ads = append(cfg.Ads, ad)
+	}
+	for n := range s.adErrors {
+		if !seen[n] {
+			delete(s.adErrors, n)
+		}
+	}
+	sort.Slice(cfg.Ads, func(a, b int) bool { return cfg.Ads[a].Name < cfg.Ads[b].Name })
+
+	var nodes corev1.NodeList
+	if err := s.reader.List(ctx, &nodes, noCopy); err != nil {
+		return nil, nil, err
+	}
+	peers := map[string]netip.AddrPort{}
+	for i := range nodes.Items {
+		n := &nodes.Items[i]
+		if ip, ok := InternalIP(n); ok {
+			peers[n.Name] = netip.AddrPortFrom(ip, uint16(s.opts.LivenessPort))
+		}
+		node := NodeFrom(n)
+		if n.Name == s.opts.Node {
+			// Our own interfaces: what the announcer sees now, and only those
+			// the other speakers know about (a new one counts once they see it;
+			// a lost one stops counting at once).
+			if s.annotationStale(n) {
+				poke(s.pubKick)
+			}
+			own := s.live
+			if node.InterfacesKnown {
+				own = intersect(node.Interfaces, s.live)
+			}
+			node.Interfaces, node.InterfacesKnown = own, true
+		}
+		cfg.Nodes = append(cfg.Nodes, node)
+	}
+	if !mapsEqualAddr(peers, s.peers) {
+		s.peers = peers
+		if s.mem != nil {
+			s.mem.SetPeers(peers)
+		}
+	}
+
+	var svcs corev1.ServiceList
+	if err := s.reader.List(ctx, &svcs, noCopy); err != nil {
+		return nil, nil, err
+	}
+	var slicesList discoveryv1.EndpointSliceList
+	if err := s.reader.List(ctx, &slicesList, noCopy); err != nil {
+		return nil, nil, err
+	}
+	bySvc := map[string][]*discoveryv1.EndpointSlice{}
+	for i := range slicesList.Items {
+		es := &slicesList.Items[i]
+		name := es.Labels[discoveryv1.LabelServiceName]
+		if name == "" {
+			continue
+		}
+		k := es.Namespace + "/" + name
+		bySvc[k] = append(bySvc[k], es)
+	}
+	for i := range svcs.Items {
+		svc := &svcs.Items[i]
+		if !svcinfo.IsOurs(svc, s.opts.LBClass) {
+			continue
+		}
+		cfg.Services = append(cfg.Services, ServiceFrom(svc, bySvc[svcinfo.Key(svc)]))
+	}
+	return cfg, problems, nil
+}
+
+func (s *Speaker) annotationStale(n *corev1.Node) bool {
+	if !s.liveKnown {
+		return false
+	}
+	v, ok := n.Annotations[InterfacesAnnotation]
+	return !ok || v != FormatInterfaces(s.live)
+}
+
+func intersect(a, b []string) []string {
+	out := []string{}
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func mapsEqualAddr(a, b map[string]netip.AddrPort) bool {
+	if len(a) != len(b) || (a == nil) != (b == nil) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// decide is the fast path: liveness view -> owners -> SetIPs. No API calls;
+// the status writer gets the result afterwards. t0 is when the liveness change
+// was noticed (zero when the decision is not liveness-driven).
+func (s *Speaker) decide(t0 time.Time) {
+	var view liveness.View
+	if s.mem != nil {
+		view = s.mem.Snapshot()
+	}
+	res := s.plan.Decide(view.Alive, view.InQuorum, s.elect)
+	if !ownedEqual(res.Owned, s.owned) {
+		gained := false
+		for ip := range res.Owned {
+			if _, ok := s.owned[ip]; !ok {
+				gained = true
+				break
+			}
+		}
+		s.ann.SetIPs(res.Owned)
+		if gained && !t0.IsZero() {
+			s.metrics.observeTakeover(time.Since(t0).Seconds())
+		}
+		s.logOwned(res.Owned)
+		s.owned = res.Owned
+	}
+	if view.InQuorum != s.lastView.InQuorum || !slices.Equal(view.Alive, s.lastView.Alive) {
+		s.log.Info("liveness view", "inQuorum", view.InQuorum, "alive", view.Alive, "expected", view.Expected)
+	}
+	s.lastView = view
+	settled := s.mem != nil && (view.InQuorum || time.Since(s.memStarted) > s.opts.SettleAfter)
+	s.metrics.setAnnounced(s.opts.Node, &res)
+	s.status.update(s.opts.Node, &res, view.Alive, settled)
+	s.logReasons(&res)
+}
+
+func (s *Speaker) logOwned(next map[netip.Addr][]string) {
+	for ip, ifs := range next {
+		if _, ok := s.owned[ip]; !ok {
+			s.log.Info("taking IP", "ip", ip.String(), "interfaces", ifs)
+		}
+	}
+	for ip := range s.owned {
+		if _, ok := next[ip]; !ok {
+			s.log.Info("releasing IP", "ip", ip.String())
+		}
+	}
+}
+
+// logReasons logs, at debug level, why each Service is not announced here when
+// that changes.
+func (s *Speaker) logReasons(res *Result) {
+	seen := make(map[string]bool, len(res.Services))
+	for i := range res.Services {
+		r := &res.Services[i]
+		k := r.Key()
+		seen[k] = true
+		if s.reasons[k] == r.Reason {
+			continue
+		}
+		s.reasons[k] = r.Reason
+		if r.Reason != "" {
+			s.log.V(1).Info("not announcing", "service", k, "reason", r.Reason, "announcingNode", r.Node)
+		}
+	}
+	for k := range s.reasons {
+		if !seen[k] {
+			delete(s.reasons, k)
+		}
+	}
+}
+
+// awaitMembership waits for the liveness Secret and the bind address, then
+// hands a new Membership to the loop.
+func (s *Speaker) awaitMembership(ctx context.Context) {
+	key := s.waitSecret(ctx)
+	if key == nil {
+		return
+	}
+	host := s.opts.LivenessBindAddress
+	for host == "" {
+		var n corev1.Node
+		if err := s.reader.Get(ctx, types.NamespacedName{Name: s.opts.Node}, &n); err == nil {
+			if ip, ok := InternalIP(&n); ok {
+				host = ip.String()
+				break
+			}
+		}
+		s.log.Info("waiting for this Node's InternalIP to bind the liveness socket (or pass --liveness-bind-address)", "node", s.opts.Node)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Second):
+		}
+	}
+	cfg := liveness.Config{
+		Self:      s.opts.Node,
+		Key:       key,
+		Listen:    net.JoinHostPort(host, strconv.Itoa(s.opts.LivenessPort)),
+		Interval:  s.opts.Interval,
+		StopAfter: s.opts.StopAfter,
+		DeadAfter: s.opts.DeadAfter,
+		Logger:    slog.New(logr.ToSlogHandler(s.log.WithName("liveness"))),
+	}
+	if !s.opts.NoTieBreaker {
+		stop := s.opts.StopAfter
+		if stop <= 0 {
+			stop = liveness.DefaultStopAfter
+		}
+		tb := &LeaseTieBreaker{Client: s.client, Reader: s.apiReader, Namespace: s.opts.Namespace, Identity: s.opts.Node, Duration: max(time.Second, 3*stop)}
+		cfg.TieBreaker = tb.TryHold
+	}
+	m, err := s.newMem(cfg)
+	if err != nil {
+		s.log.Error(err, "cannot start liveness; this speaker will never announce")
+		return
+	}
+	s.log.Info("liveness starting", "listen", cfg.Listen)
+	select {
+	case s.memReady <- m:
+	case <-ctx.Done():
+	}
+}
+
+// waitSecret returns the liveness key derived from the Secret, waiting for it.
+func (s *Speaker) waitSecret(ctx context.Context) []byte {
+	var lastLog time.Time
+	for {
+		var sec corev1.Secret
+		err := s.apiReader.Get(ctx, types.NamespacedName{Namespace: s.opts.Namespace, Name: s.opts.LivenessSecret}, &sec)
+		var msg string
+		switch {
+		case err == nil && len(sec.Data[SecretKey]) > 0:
+			if len(sec.Data[SecretKey]) < 16 {
+				s.log.Info("the liveness secret is short; use at least 16 random bytes", "secret", s.opts.Namespace+"/"+s.opts.LivenessSecret)
+			}
+			return DeriveKey(sec.Data[SecretKey])
+		case err == nil:
+			msg = fmt.Sprintf("Secret %s/%s has no %q key", s.opts.Namespace, s.opts.LivenessSecret, SecretKey)
+		case apierrors.IsNotFound(err):
+			msg = fmt.Sprintf("Secret %s/%s (key %q) does not exist yet; the controller creates it", s.opts.Namespace, s.opts.LivenessSecret, SecretKey)
+		default:
+			msg = fmt.Sprintf("cannot read Secret %s/%s: %v", s.opts.Namespace, s.opts.LivenessSecret, err)
+		}
+		if time.Since(lastLog) > 30*time.Second {
+			s.log.Info("waiting for the liveness key; not announcing until it is there: " + msg)
+			lastLog = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// DeriveKey turns the Secret's bytes into the liveness HMAC key.
+func DeriveKey(secret []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte("ironlb-liveness-v1\x00"))
+	h.Write(secret)
+	return h.Sum(nil)
+}
+
+// publishInterfaces keeps InterfacesAnnotation on our Node equal to the
+// announcer's eligible interfaces.
+func (s *Speaker) publishInterfaces(ctx context.Context) {
+	// Give the announcer's first scan a moment, so a restart does not
+	// briefly publish "no interfaces".
+	deadline := time.Now().Add(2 * time.Second)
+	for len(s.ann.Interfaces()) == 0 && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	retry := time.NewTimer(0)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.pubKick:
+		case <-retry.C:
+		}
+		if err := s.publishOnce(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error(err, "publishing this node's interfaces", "annotation", InterfacesAnnotation)
+			retry.Reset(2 * time.Second)
+		}
+	}
+}
+
+func (s *Speaker) publishOnce(ctx context.Context) error {
+	live := slices.Clone(s.ann.Interfaces())
+	want := FormatInterfaces(live)
+	var n corev1.Node
+	if err := s.reader.Get(ctx, types.NamespacedName{Name: s.opts.Node}, &n); err != nil {
+		return err
+	}
+	if v, ok := n.Annotations[InterfacesAnnotation]; ok && v == want {
+		return nil
+	}
+	// The cache may not show our last patch yet: do not send it twice.
+	if s.published == want && time.Since(s.publishedAt) < 5*time.Second {
+		return nil
+	}
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, InterfacesAnnotation, want)
+	if err := s.client.Patch(ctx, &corev1.Node{ObjectMeta: n.ObjectMeta}, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+		return err
+	}
+	s.published, s.publishedAt = want, time.Now()
+	s.log.Info("published interfaces", "annotation", InterfacesAnnotation, "value", want)
+	return nil
+}

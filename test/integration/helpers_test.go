@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"context"
+
 	"github.com/go-logr/logr"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 )
@@ -13,4 +15,8 @@ func discardLogger() logr.Logger { return logr.Discard() }
 func ctrlConfigSkipNameValidation() config.Controller {
 	skip := true
 	return config.Controller{SkipNameValidation: &skip}
+}
+
+func contextWithCancel() (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.Background())
 }

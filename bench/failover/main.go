@@ -61,7 +61,7 @@ type trial struct {
 	// LateGARPs: gratuitous ARPs from the node that lost the IP, received
 	// after the first gratuitous ARP of the node that took it.
 	LateGARPs int
-	Recovered                    bool // the IP went back to the original owner after repair
+	Recovered bool // the IP went back to the original owner after repair
 }
 
 func main() {
@@ -129,11 +129,14 @@ func run(ctx context.Context, l *lab.Lab, trials int, kinds []string, jsonOut st
 	benchEnd := lab.MonoNow()
 	totalDoubles := len(p.MultiMACRounds(benchStart, benchEnd))
 	rounds := len(p.ARPRounds(benchStart, benchEnd))
+	garps := len(p.GARPs(benchStart, benchEnd))
 	if jsonOut != "" {
 		b, _ := json.MarshalIndent(all, "", "  ")
 		_ = os.WriteFile(jsonOut, b, 0o644)
 	}
-	return report(all, kinds, totalDoubles, rounds)
+	code := report(all, kinds, totalDoubles, rounds)
+	fmt.Printf("(gratuitous ARPs for %s seen by the client during the run: %d)\n", vip, garps)
+	return code
 }
 
 type bench struct {

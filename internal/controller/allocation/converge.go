@@ -178,4 +178,3 @@ func ipStrings(ips []netip.Addr) []string {
 	}
 	return out
 }
-

@@ -63,7 +63,7 @@ func TestShippedControllerRBACIsEnough(t *testing.T) {
 	ctx, cancel := contextWithCancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- controllerapp.Run(ctx, cfg, controllerapp.Options{Namespace: f.cfgNS, LBClass: f.lbClass, LeaderElect: true, LeaseName: "rbac-test"})
+		done <- controllerapp.Run(ctx, cfg, controllerapp.Options{Namespace: f.cfgNS, LBClass: f.lbClass, LeaderElect: true, RepeatedInProcess: true, LeaseName: "rbac-test"})
 	}()
 	defer func() {
 		cancel()

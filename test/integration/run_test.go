@@ -41,7 +41,7 @@ func TestRunServesProbesAndMetalLBMetrics(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- controllerapp.Run(ctx, env.Config, controllerapp.Options{
-			Namespace: f.cfgNS, LBClass: f.lbClass, ProbeAddr: probe, MetricsAddr: metrics, LeaderElect: true, LeaseName: "run-test",
+			Namespace: f.cfgNS, LBClass: f.lbClass, ProbeAddr: probe, MetricsAddr: metrics, LeaderElect: true, RepeatedInProcess: true, LeaseName: "run-test",
 		})
 	}()
 	defer func() {

@@ -16,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -42,6 +43,9 @@ type Options struct {
 	QPS            float32
 	Burst          int
 	PoolStatusTick time.Duration
+	// RepeatedInProcess lets one process run the controller more than once (tests):
+	// controller-runtime otherwise refuses a second controller of the same name.
+	RepeatedInProcess bool
 }
 
 // BindFlags registers the controller's flags.
@@ -102,6 +106,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		LeaderElectionID:              o.LeaseName,
 		LeaderElectionNamespace:       o.Namespace,
 		LeaderElectionReleaseOnCancel: true,
+		Controller:                    config.Controller{SkipNameValidation: &o.RepeatedInProcess},
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			// The metallb.io objects live in one namespace; Services anywhere.
 			&metallbv1beta1.IPAddressPool{}:      {Namespaces: map[string]cache.Config{o.Namespace: {}}},
@@ -112,9 +117,11 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	if err := Setup(mgr, o); err != nil {
+	m, err := setup(mgr, o, metrics.Registry)
+	if err != nil {
 		return err
 	}
+	defer m.Unregister()
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
@@ -138,24 +145,29 @@ func Setup(mgr ctrl.Manager, o Options) error {
 // SetupWithRegistry is Setup with the metrics registered on reg (nil: not registered,
 // for tests that run several controllers in one process).
 func SetupWithRegistry(mgr ctrl.Manager, o Options, reg prometheus.Registerer) error {
+	_, err := setup(mgr, o, reg)
+	return err
+}
+
+func setup(mgr ctrl.Manager, o Options, reg prometheus.Registerer) (*allocation.Metrics, error) {
 	o.defaults()
 	state := allocation.NewState(o.Namespace, o.LBClass)
 	m := allocation.NewMetrics(reg, state)
 	rec := mgr.GetEventRecorderFor(EventSource) //nolint:staticcheck // kubectl describe shows these as MetalLB's did
 	if err := (&allocation.ServiceReconciler{Client: mgr.GetClient(), Reader: mgr.GetClient(), Recorder: rec, State: state, Metrics: m}).SetupWithManager(mgr, o.Workers); err != nil {
-		return fmt.Errorf("setting up %s: %w", allocation.ServiceControllerName, err)
+		return m, fmt.Errorf("setting up %s: %w", allocation.ServiceControllerName, err)
 	}
 	if err := (&allocation.PoolReconciler{Reader: mgr.GetClient(), Recorder: rec, State: state, Metrics: m}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up %s: %w", allocation.PoolControllerName, err)
+		return m, fmt.Errorf("setting up %s: %w", allocation.PoolControllerName, err)
 	}
 	if err := (&allocation.PoolStatusReconciler{Client: mgr.GetClient(), State: state, Metrics: m, MinInterval: o.PoolStatusTick}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up %s: %w", allocation.PoolStatusControllerName, err)
+		return m, fmt.Errorf("setting up %s: %w", allocation.PoolStatusControllerName, err)
 	}
 	if err := (&allocation.ConfigStateReconciler{Client: mgr.GetClient(), State: state}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up %s: %w", allocation.ConfigStateControllerName, err)
+		return m, fmt.Errorf("setting up %s: %w", allocation.ConfigStateControllerName, err)
 	}
 	if err := mgr.Add(&speakersecret.Ensurer{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: o.Namespace}); err != nil {
-		return fmt.Errorf("setting up the speakers' Secret: %w", err)
+		return m, fmt.Errorf("setting up the speakers' Secret: %w", err)
 	}
-	return nil
+	return m, nil
 }

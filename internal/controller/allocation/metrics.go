@@ -7,6 +7,8 @@ import (
 // Metrics are the controller's metrics under MetalLB's names, so existing dashboards
 // and the alert rules of MetalLB's Helm chart keep working.
 type Metrics struct {
+	reg          prometheus.Registerer
+	collectors   []prometheus.Collector
 	updates      prometheus.Counter
 	updateErrors prometheus.Counter
 	loaded       prometheus.Gauge
@@ -34,9 +36,22 @@ func NewMetrics(reg prometheus.Registerer, state *State) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.updates, m.updateErrors, m.loaded, m.stale, &poolCollector{state: state})
+		m.reg = reg
+		m.collectors = []prometheus.Collector{m.updates, m.updateErrors, m.loaded, m.stale, &poolCollector{state: state}}
+		reg.MustRegister(m.collectors...)
 	}
 	return m
+}
+
+// Unregister removes the metrics from their registry, so a process can run the
+// controller again (tests do) without duplicate registrations.
+func (m *Metrics) Unregister() {
+	if m == nil || m.reg == nil {
+		return
+	}
+	for _, c := range m.collectors {
+		m.reg.Unregister(c)
+	}
 }
 
 func (m *Metrics) update() {

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ironlb/ironlb/internal/configmetrics"
 )
 
 // Metrics are the speaker's metrics: MetalLB's names for what MetalLB has, ironlb_*
@@ -13,8 +15,7 @@ import (
 type Metrics struct {
 	announced *prometheus.GaugeVec
 	takeover  prometheus.Histogram
-	loaded    prometheus.Gauge
-	stale     prometheus.Gauge
+	config    *configmetrics.Gauges
 
 	mu   sync.Mutex
 	have map[announcedKey]bool
@@ -40,19 +41,12 @@ func NewMetrics(reg prometheus.Registerer, ann Announcer) *Metrics {
 			Help:    "Time from a liveness change to this node announcing the IPs it took over.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 		}),
-		loaded: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "metallb", Subsystem: "k8s_client", Name: "config_loaded_bool",
-			Help: "1 if the MetalLB configuration was successfully loaded at least once.",
-		}),
-		stale: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "metallb", Subsystem: "k8s_client", Name: "config_stale_bool",
-			Help: "1 if running on a stale configuration, because part of the latest configuration failed to load.",
-		}),
-		have: map[announcedKey]bool{},
-		ann:  ann,
+		config: configmetrics.New(),
+		have:   map[announcedKey]bool{},
+		ann:    ann,
 	}
 	if reg != nil {
-		reg.MustRegister(m.announced, m.takeover, m.loaded, m.stale, &l2Collector{m: m}, &livenessCollector{m: m})
+		reg.MustRegister(append([]prometheus.Collector{m.announced, m.takeover, &l2Collector{m: m}, &livenessCollector{m: m}}, m.config.Collectors()...)...)
 	}
 	return m
 }
@@ -70,14 +64,8 @@ func (m *Metrics) observeTakeover(seconds float64) {
 }
 
 func (m *Metrics) configLoaded(stale bool) {
-	if m == nil {
-		return
-	}
-	m.loaded.Set(1)
-	if stale {
-		m.stale.Set(1)
-	} else {
-		m.stale.Set(0)
+	if m != nil {
+		m.config.Set(stale)
 	}
 }
 

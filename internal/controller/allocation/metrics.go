@@ -2,6 +2,8 @@ package allocation
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ironlb/ironlb/internal/configmetrics"
 )
 
 // Metrics are the controller's metrics under MetalLB's names, so existing dashboards
@@ -11,8 +13,7 @@ type Metrics struct {
 	collectors   []prometheus.Collector
 	updates      prometheus.Counter
 	updateErrors prometheus.Counter
-	loaded       prometheus.Gauge
-	stale        prometheus.Gauge
+	config       *configmetrics.Gauges
 }
 
 // NewMetrics registers the metrics on reg and the pool collector reading state.
@@ -26,18 +27,11 @@ func NewMetrics(reg prometheus.Registerer, state *State) *Metrics {
 			Namespace: "metallb", Subsystem: "k8s_client", Name: "update_errors_total",
 			Help: "Number of k8s object updates that failed for some reason.",
 		}),
-		loaded: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "metallb", Subsystem: "k8s_client", Name: "config_loaded_bool",
-			Help: "1 if the MetalLB configuration was successfully loaded at least once.",
-		}),
-		stale: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "metallb", Subsystem: "k8s_client", Name: "config_stale_bool",
-			Help: "1 if running on a stale configuration, because part of the latest configuration failed to load.",
-		}),
+		config: configmetrics.New(),
 	}
 	if reg != nil {
 		m.reg = reg
-		m.collectors = []prometheus.Collector{m.updates, m.updateErrors, m.loaded, m.stale, &poolCollector{state: state}}
+		m.collectors = append([]prometheus.Collector{m.updates, m.updateErrors, &poolCollector{state: state}}, m.config.Collectors()...)
 		reg.MustRegister(m.collectors...)
 	}
 	return m
@@ -67,14 +61,8 @@ func (m *Metrics) updateError() {
 }
 
 func (m *Metrics) configLoaded(stale bool) {
-	if m == nil {
-		return
-	}
-	m.loaded.Set(1)
-	if stale {
-		m.stale.Set(1)
-	} else {
-		m.stale.Set(0)
+	if m != nil {
+		m.config.Set(stale)
 	}
 }
 

@@ -25,7 +25,9 @@ func New() *Gauges {
 }
 
 // Collectors lists the gauges for registration.
-func (g *Gauges) Collectors() []prometheus.Collector { return []prometheus.Collector{g.Loaded, g.Stale} }
+func (g *Gauges) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{g.Loaded, g.Stale}
+}
 
 // Set records a load: loaded from now on, stale when part of the configuration was
 // refused and the last good version of it is still in use.

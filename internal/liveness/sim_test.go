@@ -2,6 +2,7 @@ package liveness
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -64,8 +65,7 @@ func newSim(t *testing.T, names ...string) *sim {
 		s.ips = append(s.ips, ip)
 		r := slices.Clone(names)
 		slices.SortFunc(r, func(a, b string) int {
-			sa, sb := election.Score(a, ip), election.Score(b, ip)
-			return bytes.Compare(sa[:], sb[:])
+			return cmp.Compare(election.Score(a, ip), election.Score(b, ip))
 		})
 		s.rank[ip] = r
 	}

@@ -42,41 +42,35 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	if err := lab.Available(); err != nil {
-		skipReason = err.Error()
-		return m.Run()
+		return skipAll(m, err.Error())
 	}
 	root, err := testenv.RepoRoot()
 	if err != nil {
-		skipReason = err.Error()
-		return m.Run()
+		return skipAll(m, err.Error())
 	}
 	binDir := os.Getenv("IRONLB_E2E_BIN_DIR")
 	if binDir == "" {
 		if err := lab.SpeakerSource(root); err != nil {
-			skipReason = err.Error()
-			return m.Run()
+			return skipAll(m, err.Error())
 		}
 		sweepBinDirs()
 		tmp, err := os.MkdirTemp("", fmt.Sprintf("ironlb-e2e-bin-%d-", os.Getpid()))
 		if err != nil {
-			skipReason = err.Error()
-			return m.Run()
+			return skipAll(m, err.Error())
 		}
 		defer os.RemoveAll(tmp)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		err = lab.Build(ctx, root, tmp, false)
 		cancel()
 		if err != nil {
-			skipReason = "controller/speaker do not build: " + err.Error()
-			return m.Run()
+			return skipAll(m, "controller/speaker do not build: "+err.Error())
 		}
 		binDir = tmp
 	} else if !filepath.IsAbs(binDir) {
 		binDir = filepath.Join(root, binDir)
 	}
 	if _, err := testenv.Assets(); err != nil {
-		skipReason = "no kube-apiserver/etcd/kubectl: " + err.Error()
-		return m.Run()
+		return skipAll(m, "no kube-apiserver/etcd/kubectl: "+err.Error())
 	}
 	logDir := os.Getenv("IRONLB_E2E_LOG_DIR")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -100,6 +94,18 @@ func run(m *testing.M) int {
 		code = 1
 	}
 	return code
+}
+
+// skipAll runs the tests with every one skipping for reason, unless
+// IRONLB_REQUIRE_NETNS is set (make test sets it when run as root): then a lab
+// that cannot be built is a failure, so CI never passes without these tests.
+func skipAll(m *testing.M, reason string) int {
+	if os.Getenv("IRONLB_REQUIRE_NETNS") != "" {
+		fmt.Fprintf(os.Stderr, "e2e: IRONLB_REQUIRE_NETNS is set but the lab cannot run: %s\n", reason)
+		return 1
+	}
+	skipReason = reason
+	return m.Run()
 }
 
 var binDirRE = regexp.MustCompile(`^ironlb-e2e-bin-(\d+)-`)

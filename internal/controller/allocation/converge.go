@@ -17,7 +17,7 @@ const (
 	ReasonAllocationFailed    = "AllocationFailed"
 	ReasonClearAssignment     = "ClearAssignment"
 	ReasonLoadBalancerFailed  = "LoadBalancerFailed"
-	ReasonDeprecatedAnnotaton = "deprecatedAnnotation"
+	ReasonDeprecatedAnnotation = "deprecatedAnnotation"
 	// ReasonUnknownPool is ironlb's own: MetalLB fails the Service outright, ironlb
 	// falls back to any auto-assign pool (the documented behaviour) and says so.
 	ReasonUnknownPool = "UnknownPool"

@@ -2,6 +2,7 @@ package allocation
 
 import (
 	"context"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -49,7 +50,7 @@ func (r *PoolReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Re
 	if changed {
 		retry = s.pendingLocked()
 		for _, key := range evicted {
-			ns, name, _ := cutKey(key)
+			ns, name, _ := strings.Cut(key, "/")
 			retry = append(retry, types.NamespacedName{Namespace: ns, Name: name})
 		}
 	}
@@ -90,15 +91,6 @@ func (r *PoolReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Re
 		}
 	}
 	return ctrl.Result{}, nil
-}
-
-func cutKey(key string) (ns, name string, ok bool) {
-	for i := 0; i < len(key); i++ {
-		if key[i] == '/' {
-			return key[:i], key[i+1:], true
-		}
-	}
-	return "", key, false
 }
 
 // SetupWithManager registers the pool loop. Status writes do not change a pool's

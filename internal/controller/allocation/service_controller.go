@@ -96,7 +96,7 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	if len(d.ips) > 0 {
 		if legacy := svcinfo.LegacyAnnotations(&svc); len(legacy) > 0 && hasEvent(d.events, ReasonIPAllocated) {
-			r.Recorder.Eventf(&svc, corev1.EventTypeWarning, ReasonDeprecatedAnnotaton,
+			r.Recorder.Eventf(&svc, corev1.EventTypeWarning, ReasonDeprecatedAnnotation,
 				"Service uses deprecated annotation %s: rename it to the metallb.io/ prefix", legacy[0])
 		}
 	}

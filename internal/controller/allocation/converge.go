@@ -13,10 +13,10 @@ import (
 
 // Event reasons, as MetalLB's controller records them.
 const (
-	ReasonIPAllocated         = "IPAllocated"
-	ReasonAllocationFailed    = "AllocationFailed"
-	ReasonClearAssignment     = "ClearAssignment"
-	ReasonLoadBalancerFailed  = "LoadBalancerFailed"
+	ReasonIPAllocated          = "IPAllocated"
+	ReasonAllocationFailed     = "AllocationFailed"
+	ReasonClearAssignment      = "ClearAssignment"
+	ReasonLoadBalancerFailed   = "LoadBalancerFailed"
 	ReasonDeprecatedAnnotation = "deprecatedAnnotation"
 	// ReasonUnknownPool is ironlb's own: MetalLB fails the Service outright, ironlb
 	// falls back to any auto-assign pool (the documented behaviour) and says so.

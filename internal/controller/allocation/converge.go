@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ironlb/ironlb/internal/allocator"
 	"github.com/ironlb/ironlb/internal/svcinfo"
@@ -13,11 +14,12 @@ import (
 
 // Event reasons, as MetalLB's controller records them.
 const (
-	ReasonIPAllocated          = "IPAllocated"
-	ReasonAllocationFailed     = "AllocationFailed"
-	ReasonClearAssignment      = "ClearAssignment"
-	ReasonLoadBalancerFailed   = "LoadBalancerFailed"
-	ReasonDeprecatedAnnotation = "deprecatedAnnotation"
+	ReasonIPAllocated            = "IPAllocated"
+	ReasonAllocationFailed       = "AllocationFailed"
+	ReasonClearAssignment        = "ClearAssignment"
+	ReasonLoadBalancerFailed     = "LoadBalancerFailed"
+	ReasonDeprecatedAnnotation   = "deprecatedAnnotation"
+	ReasonAdditionalAssignFailed = "AdditionalAssignFailed"
 	// ReasonUnknownPool is ironlb's own: MetalLB fails the Service outright, ironlb
 	// falls back to any auto-assign pool (the documented behaviour) and says so.
 	ReasonUnknownPool = "UnknownPool"
@@ -101,8 +103,13 @@ func (s *State) convergeLocked(svc *corev1.Service, nsLabels map[string]string) 
 						fmt.Sprintf("Assigned additional IP %q", extra.String())})
 				} else {
 					// Still wants its second family: retry it with the pending
-					// Services when addresses are freed or pools change.
+					// Services when addresses are freed or pools change. Say so once,
+					// not on every retry (MetalLB repeats it on every pass).
 					d.pending = true
+					if _, told := s.pending[svcKey(svc)]; !told {
+						d.events = append(d.events, Event{corev1.EventTypeNormal, ReasonAdditionalAssignFailed,
+							fmt.Sprintf("cannot assign additional IP in PreferDualStack: %v", err)})
+					}
 				}
 			}
 			return d
@@ -177,4 +184,8 @@ func ipStrings(ips []netip.Addr) []string {
 		out[i] = ip.String()
 	}
 	return out
+}
+
+func svcKey(svc *corev1.Service) types.NamespacedName {
+	return types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
 }

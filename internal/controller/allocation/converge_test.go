@@ -183,3 +183,27 @@ func TestConvergeIsIdempotent(t *testing.T) {
 		t.Fatalf("second converge changed something: %+v", again)
 	}
 }
+
+// PreferDualStack without room for the second family: one IP, one event, and the
+// Service stays on the retry list without repeating the event.
+func TestPreferDualStackWithoutSecondFamilySaysSoOnce(t *testing.T) {
+	s := newTestState(t, testPool("v4only", true, "192.0.2.0/30"))
+	prefer := corev1.IPFamilyPolicyPreferDualStack
+	dual := func(svc *corev1.Service) {
+		svc.Spec.IPFamilyPolicy = &prefer
+		svc.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}
+	}
+	first := s.convergeLocked(testService("web", dual), nil)
+	if len(first.ips) != 1 {
+		t.Fatalf("first pass: %+v", first)
+	}
+	svc := testService("web", dual, withIngress(first.ips[0].String()))
+	d := s.convergeLocked(svc, nil)
+	if !d.pending || len(d.events) != 1 || d.events[0].Reason != ReasonAdditionalAssignFailed {
+		t.Fatalf("second pass: pending %v events %+v", d.pending, d.events)
+	}
+	s.markPendingLocked(svcKey(svc), d.pending)
+	if again := s.convergeLocked(svc, nil); len(again.events) != 0 || !again.pending {
+		t.Fatalf("third pass repeated itself: %+v", again)
+	}
+}

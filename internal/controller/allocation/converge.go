@@ -20,6 +20,7 @@ const (
 	ReasonLoadBalancerFailed     = "LoadBalancerFailed"
 	ReasonDeprecatedAnnotation   = "deprecatedAnnotation"
 	ReasonAdditionalAssignFailed = "AdditionalAssignFailed"
+	ReasonNotEnoughClusterIPs    = "not enough clusterips"
 	// ReasonUnknownPool is ironlb's own: MetalLB fails the Service outright, ironlb
 	// falls back to any auto-assign pool (the documented behaviour) and says so.
 	ReasonUnknownPool = "UnknownPool"
@@ -55,6 +56,16 @@ func (s *State) convergeLocked(svc *corev1.Service, nsLabels map[string]string) 
 	prevPool, prevIPs, had := s.alloc.Get(key)
 	if had {
 		d.touched = append(d.touched, prevPool)
+	}
+
+	if asvc.DualStack == allocator.RequireDualStack && len(svc.Spec.ClusterIPs) == 1 {
+		// The API server gives RequireDualStack Services two cluster IPs; one means
+		// the cluster is not dual-stack and no pool can serve the Service as asked.
+		d.freed = s.releaseLocked(key, had)
+		d.pending = true
+		d.events = append(d.events, Event{corev1.EventTypeWarning, ReasonNotEnoughClusterIPs,
+			fmt.Sprintf("Service requires dual stack but not enough clusterips %q: make the cluster dual-stack or set ipFamilyPolicy to PreferDualStack", svc.Spec.ClusterIPs)})
+		return d
 	}
 
 	if reqErr != nil && len(current) > 0 {

@@ -207,3 +207,16 @@ func TestPreferDualStackWithoutSecondFamilySaysSoOnce(t *testing.T) {
 		t.Fatalf("third pass repeated itself: %+v", again)
 	}
 }
+
+func TestRequireDualStackWithOneClusterIPWaitsWithMetalLBWarning(t *testing.T) {
+	s := newTestState(t, testPool("dual", true, "192.0.2.0/30", "2001:db8::/126"))
+	require := corev1.IPFamilyPolicyRequireDualStack
+	d := s.convergeLocked(testService("web", func(svc *corev1.Service) {
+		svc.Spec.IPFamilyPolicy = &require
+		svc.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}
+		svc.Spec.ClusterIPs = []string{"198.18.0.10"}
+	}), nil)
+	if len(d.ips) != 0 || !d.pending || len(d.events) != 1 || d.events[0].Reason != "not enough clusterips" {
+		t.Fatalf("got %+v", d)
+	}
+}

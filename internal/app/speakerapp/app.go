@@ -6,12 +6,15 @@ package speakerapp
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"strings"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
@@ -43,6 +46,9 @@ type Options struct {
 	// ExcludeInterfaces are regexps of interfaces never used; nil means
 	// l2.DefaultExcludedInterfaces, an empty non-nil slice excludes nothing.
 	ExcludeInterfaces []string
+	// ExcludeInterfacesFile is MetalLB's excludel2.yaml; used when ExcludeInterfaces
+	// is nil and the file exists.
+	ExcludeInterfacesFile string
 	// Speaker holds the knobs tests turn (timings); flags do not set it.
 	Speaker speaker.Options
 }
@@ -75,6 +81,31 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		}
 		return nil
 	})
+	fs.StringVar(&o.ExcludeInterfacesFile, "exclude-interfaces-file", l2.ExcludeL2Path,
+		"MetalLB's excludel2.yaml (ConfigMap metallb-excludel2), read when --exclude-interfaces is not given and the file exists")
+}
+
+// exclusions returns the interface exclusion patterns: the flag, else MetalLB's
+// excludel2.yaml when present, else nil (the defaults). A file that cannot be read
+// or parsed is logged and the defaults are used: a speaker that refuses to start
+// would take every layer-2 IP of the node down with it.
+func (o *Options) exclusions(log logr.Logger) []string {
+	if o.ExcludeInterfaces != nil || o.ExcludeInterfacesFile == "" {
+		return o.ExcludeInterfaces
+	}
+	data, err := os.ReadFile(o.ExcludeInterfacesFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err == nil {
+		var patterns []string
+		if patterns, err = l2.ParseExcludeL2(data); err == nil {
+			log.Info("interface exclusions from file", "file", o.ExcludeInterfacesFile, "patterns", patterns)
+			return patterns
+		}
+	}
+	log.Error(err, "ignoring the interface exclusion file; using the default exclusions. Fix the ConfigMap metallb-excludel2", "file", o.ExcludeInterfacesFile)
+	return nil
 }
 
 func (o *Options) defaults() {
@@ -152,7 +183,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 	log := ctrl.Log.WithName("speaker")
-	ann, err := l2.New(l2.Options{ExcludePatterns: o.ExcludeInterfaces, Logger: log.WithName("l2")})
+	ann, err := l2.New(l2.Options{ExcludePatterns: o.exclusions(log), Logger: log.WithName("l2")})
 	if err != nil {
 		return fmt.Errorf("layer 2 announcer: %w", err)
 	}

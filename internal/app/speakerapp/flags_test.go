@@ -2,7 +2,11 @@ package speakerapp
 
 import (
 	"flag"
+	"github.com/go-logr/logr"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -44,5 +48,37 @@ func TestCLIContract(t *testing.T) {
 	e.BindFlags(flag.NewFlagSet("x", flag.ContinueOnError))
 	if e.NodeName != "metallb-env" {
 		t.Fatalf("METALLB_NODE_NAME wins: %q", e.NodeName)
+	}
+}
+
+// MetalLB's excludel2.yaml is honoured, so a migrated cluster keeps its customised
+// interface exclusions; the flag wins over it; a bad or missing file means defaults.
+func TestExclusionsFromMetalLBFile(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(good, []byte(`announcedInterfacesToExclude: ["^eth1$"]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte(`announcedInterfacesToExclude: ["("]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]struct {
+		opts Options
+		want []string // nil = the built-in defaults
+	}{
+		"the file is used":                 {opts: Options{ExcludeInterfacesFile: good}, want: []string{"^eth1$"}},
+		"the flag wins over the file":      {opts: Options{ExcludeInterfacesFile: good, ExcludeInterfaces: []string{"^x$"}}, want: []string{"^x$"}},
+		"no file means the defaults":       {opts: Options{ExcludeInterfacesFile: filepath.Join(dir, "absent.yaml")}},
+		"a bad file is ignored, defaults":  {opts: Options{ExcludeInterfacesFile: bad}},
+		"no file configured, the defaults": {opts: Options{}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got := tc.opts.exclusions(logr.Discard())
+			if (got == nil) != (tc.want == nil) || strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Fatalf("exclusions = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

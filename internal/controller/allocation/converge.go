@@ -39,6 +39,7 @@ type decision struct {
 	pending bool // wants an IP and has none
 	freed   bool // released IPs others may be waiting for
 	touched []string
+	err     error // why the Service has no IP, when pending
 }
 
 // convergeLocked decides the IPs of one Service of ours, holding s.mu. It follows
@@ -62,7 +63,7 @@ func (s *State) convergeLocked(svc *corev1.Service, nsLabels map[string]string) 
 		// The API server gives RequireDualStack Services two cluster IPs; one means
 		// the cluster is not dual-stack and no pool can serve the Service as asked.
 		d.freed = s.releaseLocked(key, had)
-		d.pending = true
+		d.pending, d.err = true, fmt.Errorf("service requires dual stack but has one cluster IP")
 		d.events = append(d.events, Event{corev1.EventTypeWarning, ReasonNotEnoughClusterIPs,
 			fmt.Sprintf("Service requires dual stack but not enough clusterips %q: make the cluster dual-stack or set ipFamilyPolicy to PreferDualStack", svc.Spec.ClusterIPs)})
 		return d
@@ -81,7 +82,7 @@ func (s *State) convergeLocked(svc *corev1.Service, nsLabels map[string]string) 
 	}
 	if reqErr != nil {
 		d.freed = s.releaseLocked(key, had)
-		d.pending = true
+		d.pending, d.err = true, reqErr
 		d.events = append(d.events, Event{corev1.EventTypeWarning, ReasonAllocationFailed,
 			fmt.Sprintf("Failed to allocate IP for %q: %v", key, reqErr)})
 		return d
@@ -158,7 +159,7 @@ func (s *State) convergeLocked(svc *corev1.Service, nsLabels map[string]string) 
 		pool, ips, err = s.alloc.Allocate(asvc)
 	}
 	if err != nil {
-		d.pending = true
+		d.pending, d.err = true, err
 		d.events = append(d.events, Event{corev1.EventTypeWarning, ReasonAllocationFailed,
 			fmt.Sprintf("Failed to allocate IP for %q: %v", key, err)})
 		return d

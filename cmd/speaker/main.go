@@ -7,13 +7,12 @@ package main
 import (
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 
-	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/ironlb/ironlb/internal/app/speakerapp"
+	ironlbruntime "github.com/ironlb/ironlb/internal/runtime"
 )
 
 func main() {
@@ -23,18 +22,15 @@ func main() {
 	// --kubeconfig is registered by controller-runtime's config loader.
 	flag.Parse()
 
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintf(os.Stderr, "invalid --log-level %q: use debug, info, warn or error\n", *logLevel)
+	logger, err := ironlbruntime.SetupLogging(*logLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
 	if opts.NodeName == "" {
 		fmt.Fprintln(os.Stderr, "no node name: pass --node-name or set METALLB_NODE_NAME (the DaemonSet sets it from spec.nodeName)")
 		os.Exit(2)
 	}
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	ctrl.SetLogger(logr.FromSlogHandler(logger.Handler()))
-
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		logger.Error("no Kubernetes API configuration: run in a cluster, or pass --kubeconfig or set KUBECONFIG", "error", err)

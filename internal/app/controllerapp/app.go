@@ -7,7 +7,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,13 +16,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	metallbv1beta1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/controller/allocation"
 	"github.com/ironlb/ironlb/internal/controller/speakersecret"
+	ironlbruntime "github.com/ironlb/ironlb/internal/runtime"
 	"github.com/ironlb/ironlb/internal/scheme"
 )
 
@@ -122,15 +121,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return err
 	}
 	defer m.Unregister()
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-		return err
-	}
-	if err := mgr.AddReadyzCheck("caches", func(req *http.Request) error {
-		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
-			return fmt.Errorf("caches not synced")
-		}
-		return nil
-	}); err != nil {
+	if err := ironlbruntime.AddProbes(mgr); err != nil {
 		return err
 	}
 	return mgr.Start(ctx)

@@ -10,7 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
-	"net/http"
 	"os"
 	"strings"
 
@@ -21,13 +20,13 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	metallbv1beta1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/l2"
 	"github.com/ironlb/ironlb/internal/liveness"
+	ironlbruntime "github.com/ironlb/ironlb/internal/runtime"
 	"github.com/ironlb/ironlb/internal/scheme"
 	"github.com/ironlb/ironlb/internal/speaker"
 )
@@ -190,15 +189,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err := Setup(mgr, o, Deps{Announcer: ann, RunAnnouncer: ann.Run, Registry: metrics.Registry}); err != nil {
 		return err
 	}
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-		return err
-	}
-	if err := mgr.AddReadyzCheck("caches", func(req *http.Request) error {
-		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
-			return fmt.Errorf("caches not synced")
-		}
-		return nil
-	}); err != nil {
+	if err := ironlbruntime.AddProbes(mgr); err != nil {
 		return err
 	}
 	return mgr.Start(ctx)

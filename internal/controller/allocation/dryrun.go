@@ -3,7 +3,6 @@ package allocation
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 
 	corev1 "k8s.io/api/core/v1"
@@ -45,7 +44,7 @@ func DryRunFor(ctx context.Context, c client.Reader, namespace, lbClass string, 
 	defer s.mu.Unlock()
 	// Adopt every Service but the one being explained: its own IPs, if any, are
 	// re-validated by convergeLocked exactly as the controller would.
-	if err := s.adoptLockedExcept(ctx, c, svcinfo.Key(svc)); err != nil {
+	if err := s.adoptAllLocked(ctx, c, svcinfo.Key(svc)); err != nil {
 		return DryRun{}, err
 	}
 	d := s.convergeLocked(svc.DeepCopy(), namespaceLabels(ctx, c, svc.Namespace))
@@ -59,36 +58,6 @@ func DryRunFor(ctx context.Context, c client.Reader, namespace, lbClass string, 
 		out.Pools = append(out.Pools, sum)
 	}
 	return out, nil
-}
-
-// adoptLockedExcept is adoptLocked skipping one Service.
-func (s *State) adoptLockedExcept(ctx context.Context, c client.Reader, skip string) error {
-	if _, _, err := s.loadPoolsLocked(ctx, c); err != nil {
-		return err
-	}
-	var list corev1.ServiceList
-	if err := c.List(ctx, &list); err != nil {
-		return fmt.Errorf("listing Services: %w", err)
-	}
-	labels := map[string]map[string]string{}
-	for i := range list.Items {
-		svc := &list.Items[i]
-		if svcinfo.Key(svc) == skip || !svcinfo.IsOurs(svc, s.LBClass) {
-			continue
-		}
-		ips := svcinfo.IngressIPs(svc)
-		if len(ips) == 0 {
-			continue
-		}
-		l, ok := labels[svc.Namespace]
-		if !ok {
-			l = namespaceLabels(ctx, c, svc.Namespace)
-			labels[svc.Namespace] = l
-		}
-		_, _ = s.alloc.Assign(toAllocatorService(svc, l), ips, "")
-	}
-	s.adopted = true
-	return nil
 }
 
 // Hint says what to do about an allocation failure, by its kind.

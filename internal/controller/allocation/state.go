@@ -126,6 +126,11 @@ func (s *State) adoptLocked(ctx context.Context, c client.Reader) error {
 	if s.adopted {
 		return nil
 	}
+	return s.adoptAllLocked(ctx, c, "")
+}
+
+// adoptAllLocked adopts every Service's IPs but skip's ("ns/name"; "" skips none).
+func (s *State) adoptAllLocked(ctx context.Context, c client.Reader, skip string) error {
 	if !s.loaded {
 		if _, _, err := s.loadPoolsLocked(ctx, c); err != nil {
 			return err
@@ -142,7 +147,7 @@ func (s *State) adoptLocked(ctx context.Context, c client.Reader) error {
 	var holders []held
 	for i := range list.Items {
 		svc := &list.Items[i]
-		if !svcinfo.IsOurs(svc, s.LBClass) {
+		if !svcinfo.IsOurs(svc, s.LBClass) || svcinfo.Key(svc) == skip {
 			continue
 		}
 		if n := len(svcinfo.IngressIPs(svc)); n > 0 {

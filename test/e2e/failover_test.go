@@ -75,25 +75,7 @@ func TestFailover(t *testing.T) {
 			if err := f.inject(owner); err != nil {
 				t.Fatal(err)
 			}
-			var to int
-			eventually(t, failover, "another node takes "+v4, func() (bool, string) {
-				got, err := l.Announcers(v4)
-				if err != nil {
-					return false, err.Error()
-				}
-				if len(got) > 1 {
-					t.Fatalf("two announcers: %v", got)
-				}
-				if len(got) == 1 && got[0] > 0 && got[0] != owner {
-					to = got[0]
-					return true, ""
-				}
-				return false, fmt.Sprint(got)
-			})
-			eventually(t, failover, "client traffic through "+lab.NodeName(to), func() (bool, string) {
-				r, ok := p.LastReply()
-				return ok && r.Node == lab.NodeName(to), fmt.Sprint(r)
-			})
+			to := waitTakeover(t, l, p, v4, owner)
 			t.Logf("%s: %s -> %s, client traffic moved within %v (coarse; see bench/failover)", f.name, lab.NodeName(owner), lab.NodeName(to), time.Since(start).Round(10*time.Millisecond))
 			announcedBy(t, l, v6, to)
 			dialedBy(t, l, v6, 80, to)
@@ -159,25 +141,7 @@ func TestPartition(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer heal()
-		var to int
-		eventually(t, failover, "the majority takes "+v4, func() (bool, string) {
-			got, err := l.Announcers(v4)
-			if err != nil {
-				return false, err.Error()
-			}
-			if len(got) > 1 {
-				t.Fatalf("split brain: %v", got)
-			}
-			if len(got) == 1 && got[0] > 0 && got[0] != owner {
-				to = got[0]
-				return true, ""
-			}
-			return false, fmt.Sprint(got)
-		})
-		eventually(t, failover, "client traffic through "+lab.NodeName(to), func() (bool, string) {
-			r, ok := p.LastReply()
-			return ok && r.Node == lab.NodeName(to), fmt.Sprint(r)
-		})
+		to := waitTakeover(t, l, p, v4, owner)
 		sample(t, 10, func(a4, a6 []int) error {
 			if len(a4) != 1 || a4[0] != to || len(a6) != 1 || a6[0] != to {
 				return fmt.Errorf("during the partition want only %s, got %v / %v", lab.NodeName(to), a4, a6)
@@ -229,4 +193,30 @@ func TestPartition(t *testing.T) {
 		heal()
 		announcedBy(t, l, v4, owner)
 	})
+}
+
+// waitTakeover waits until a node other than owner alone answers for ip and the
+// client's traffic flows through it; two answering nodes at any check fail the test.
+func waitTakeover(t *testing.T, l *lab.Lab, p *lab.Probe, ip string, owner int) int {
+	t.Helper()
+	var to int
+	eventually(t, failover, "another node takes "+ip, func() (bool, string) {
+		got, err := l.Announcers(ip)
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(got) > 1 {
+			t.Fatalf("two nodes answer for %s: %v", ip, got)
+		}
+		if len(got) == 1 && got[0] > 0 && got[0] != owner {
+			to = got[0]
+			return true, ""
+		}
+		return false, fmt.Sprint(got)
+	})
+	eventually(t, failover, "client traffic through "+lab.NodeName(to), func() (bool, string) {
+		r, ok := p.LastReply()
+		return ok && r.Node == lab.NodeName(to), fmt.Sprint(r)
+	})
+	return to
 }

@@ -6,7 +6,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"os"
 	"sort"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -287,14 +285,3 @@ func (f *fixture) assertNoIP(name string) {
 		f.t.Fatalf("service %s got %v, want no IP", name, ips)
 	}
 }
-
-func mustAddr(t *testing.T, s string) netip.Addr {
-	t.Helper()
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
-func isNotFound(err error) bool { return apierrors.IsNotFound(err) }

@@ -21,6 +21,15 @@ if [[ -x "$out/kube-apiserver" && -x "$out/etcd" && -x "$out/kubectl" ]]; then
 fi
 mkdir -p "$out"
 
+# Two builds at once (parallel test runs, a lab and a test) would both write the
+# .tmp files; the second one waits and then finds the binaries built.
+exec 9>"$out/.lock"
+flock 9
+if [[ -x "$out/kube-apiserver" && -x "$out/etcd" && -x "$out/kubectl" ]]; then
+	echo "$out"
+	exit 0
+fi
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

@@ -132,7 +132,7 @@ func newCandSet(nodes []string) *candSet {
 func (c *candSet) contains(n string) bool { return c != nil && c.has[n] }
 
 type group struct {
-	ip      netip.Addr   // first ingress IP: the election key
+	ip      netip.Addr   // the election key: the lowest first ingress IP of the members
 	ips     []netip.Addr // every IP of every member Service
 	members []int        // indices into services
 	cands   *candSet     // nil: nobody can announce
@@ -177,7 +177,6 @@ func NewPlan(cfg *Config) *Plan {
 	b := &planBuilder{cfg: cfg, nodes: nodes, nodeNames: nodeNames, adNode: adNode, selfIdx: selfIdx, adSets: map[string]*adSetInfo{}}
 	p := &Plan{self: cfg.Self}
 	b.p = p
-	byIP := map[netip.Addr]int{}
 	// Services in key order, so results come out sorted.
 	keys := make([]string, len(cfg.Services))
 	order := make([]int, len(cfg.Services))
@@ -187,22 +186,65 @@ func NewPlan(cfg *Config) *Plan {
 	slices.SortFunc(order, func(x, y int) int { return strings.Compare(keys[x], keys[y]) })
 	for _, i := range order {
 		svc := &cfg.Services[i]
-		sp := b.plan(svc)
-		if len(svc.IPs) > 0 {
-			g, ok := byIP[svc.IPs[0]]
-			if !ok {
-				g = len(p.groups)
-				byIP[svc.IPs[0]] = g
-				p.groups = append(p.groups, group{ip: svc.IPs[0]})
-			}
-			p.groups[g].members = append(p.groups[g].members, len(p.services))
-		}
-		p.services = append(p.services, sp)
+		p.services = append(p.services, b.plan(svc))
 	}
+	p.groups = groupServices(p.services)
 	for gi := range p.groups {
 		b.finishGroup(&p.groups[gi])
 	}
 	return p
+}
+
+// groupServices puts Services that share any IP, directly or through others,
+// in one group (union-find over IPs), so all their IPs are decided together
+// and land on one node. Grouping on the first IP only let a dual-stack
+// Service [X4, Y6] and an IPv6-only Service [Y6] elect different nodes, and
+// both answered NDP for Y6. A group is elected on the lowest first IP of its
+// members: stable while the members keep their IPs, and for a Service that
+// shares nothing it is its first IP, as before. Members stay in key order.
+func groupServices(svcs []svcPlan) []group {
+	parent := make([]int, len(svcs))
+	find := func(i int) int {
+		for parent[i] != i {
+			parent[i] = parent[parent[i]]
+			i = parent[i]
+		}
+		return i
+	}
+	byIP := map[netip.Addr]int{}
+	for i := range svcs {
+		parent[i] = i
+		for _, ip := range svcs[i].svc.IPs {
+			o, ok := byIP[ip]
+			if !ok {
+				byIP[ip] = i
+				continue
+			}
+			if a, b := find(o), find(i); a != b {
+				parent[max(a, b)] = min(a, b)
+			}
+		}
+	}
+	var groups []group
+	byRoot := map[int]int{}
+	for i := range svcs {
+		ips := svcs[i].svc.IPs
+		if len(ips) == 0 {
+			continue
+		}
+		r := find(i)
+		g, ok := byRoot[r]
+		if !ok {
+			g = len(groups)
+			byRoot[r] = g
+			groups = append(groups, group{ip: ips[0]})
+		}
+		groups[g].members = append(groups[g].members, i)
+		if ips[0].Less(groups[g].ip) {
+			groups[g].ip = ips[0]
+		}
+	}
+	return groups
 }
 
 type planBuilder struct {
@@ -324,7 +366,7 @@ func (b *planBuilder) plan(svc *Service) svcPlan {
 	return sp
 }
 
-// finishGroup intersects the candidates of the Services sharing the IP, so they
+// finishGroup intersects the candidates of the Services sharing IPs, so they
 // land on one node. If they have nothing in common, the first Service (by key)
 // with candidates decides and the others report sharedIPConflict.
 func (b *planBuilder) finishGroup(g *group) {

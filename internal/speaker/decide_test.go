@@ -625,3 +625,60 @@ func TestPlanReuseAcrossLiveness(t *testing.T) {
 		}
 	}
 }
+
+// Services sharing any IP are decided together: a dual-stack Service [X4, Y6]
+// sharing Y6 with an IPv6-only Service is one group, so exactly one node owns
+// Y6 and it is the node that owns X4. Grouping on the first IP only elected
+// X4's group and Y6's group separately, and two nodes answered NDP for Y6.
+func TestSharedIPInAnyPositionIsDecidedTogether(t *testing.T) {
+	const x4 = "198.18.0.5"
+	// A Y6 whose owner on its own differs from X4's, so the old grouping fails.
+	y6 := ""
+	for i := 1; i < 200 && y6 == ""; i++ {
+		cand := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 1, 15: byte(i)}).String()
+		if owner(t, cand, all3...) != owner(t, x4, all3...) {
+			y6 = cand
+		}
+	}
+	if y6 == "" {
+		t.Fatal("no IPv6 address with another owner than " + x4)
+	}
+	cases := map[string]struct {
+		services []Service
+	}{
+		"dual-stack first, IPv6-only second": {services: []Service{svc("a-ds", x4, y6), svc("b-v6", y6)}},
+		"IPv6-only sorts first":              {services: []Service{svc("a-v6", y6), svc("b-ds", x4, y6)}},
+		"IPv6 first in the dual-stack pair":  {services: []Service{svc("a-ds", y6, x4), svc("b-v6", y6)}},
+		"chained through a third Service":    {services: []Service{svc("a-v4", x4), svc("b-ds", x4, y6), svc("c-v6", y6)}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := baseConfig("n1")
+			c.Pools = append(c.Pools, pool("dual", nil, "2001:db8:1::/64", "198.18.0.0/24"))
+			c.Services = tc.services
+			owners := map[string][]string{}
+			nodesOf := map[string]map[string]bool{}
+			for _, self := range all3 {
+				c.Self = self
+				r := Decide(c, all3, true)
+				for ip := range r.Owned {
+					owners[ip.String()] = append(owners[ip.String()], self)
+				}
+				for _, s := range r.Services {
+					if nodesOf[s.Name] == nil {
+						nodesOf[s.Name] = map[string]bool{}
+					}
+					nodesOf[s.Name][s.Node] = true
+				}
+			}
+			if len(owners[y6]) != 1 || len(owners[x4]) != 1 || owners[y6][0] != owners[x4][0] {
+				t.Fatalf("owners of %s: %v, of %s: %v; want the same single node", y6, owners[y6], x4, owners[x4])
+			}
+			for name, ns := range nodesOf {
+				if len(ns) != 1 || !ns[owners[x4][0]] {
+					t.Fatalf("%s reported on %v, want %s from every node", name, ns, owners[x4][0])
+				}
+			}
+		})
+	}
+}

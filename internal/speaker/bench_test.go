@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/ironlb/ironlb/internal/config"
-	"github.com/ironlb/ironlb/internal/election"
+	"github.com/ironlb/ironlb/internal/rendezvous"
 )
 
 // benchConfig: 1,000 nodes, 10,000 Services (a tenth ETP Local with endpoints on
@@ -35,7 +35,7 @@ func benchConfig() (*Config, []string) {
 func BenchmarkDecideAfterLivenessChange(b *testing.B) {
 	c, names := benchConfig()
 	p := NewPlan(c)
-	cache := election.NewCache()
+	cache := rendezvous.NewCache()
 	p.Decide(names, true, cache)
 	without := append([]string{names[0]}, names[2:]...)
 	b.ResetTimer()

@@ -10,7 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/ironlb/ironlb/internal/config"
-	"github.com/ironlb/ironlb/internal/election"
+	"github.com/ironlb/ironlb/internal/rendezvous"
 )
 
 // Withdraw reasons: why this node does not announce a Service. The MetalLB ones
@@ -471,7 +471,7 @@ func nodeUnusable(n *Node, ignoreExclude bool) string {
 
 // Decide elects, for every shared IP, an owner among its candidates that the
 // liveness view says are alive. This node owns an IP only when inQuorum.
-func (p *Plan) Decide(alive []string, inQuorum bool, cache *election.Cache) Result {
+func (p *Plan) Decide(alive []string, inQuorum bool, cache *rendezvous.Cache) Result {
 	aliveSet := make(map[string]bool, len(alive))
 	for _, n := range alive {
 		aliveSet[n] = true
@@ -504,7 +504,7 @@ func (p *Plan) Decide(alive []string, inQuorum bool, cache *election.Cache) Resu
 		if cache != nil {
 			got = cache.Owners(bt.ips, cands)
 		} else {
-			got = election.Owners(bt.ips, cands)
+			got = rendezvous.Owners(bt.ips, cands)
 		}
 		for i, gi := range bt.groups {
 			owners[gi] = got[i]

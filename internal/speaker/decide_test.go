@@ -10,11 +10,11 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/ironlb/ironlb/internal/config"
-	"github.com/ironlb/ironlb/internal/election"
+	"github.com/ironlb/ironlb/internal/rendezvous"
 )
 
 // The tests use nodes n1..n3. The owner of each test IP among all three is
-// computed with election.Owner so the tables say "owner" instead of
+// computed with rendezvous.Owner so the tables say "owner" instead of
 // hard-coding hash orders.
 
 func pool(name string, lbls map[string]string, cidrs ...string) config.Pool {
@@ -66,10 +66,10 @@ func baseConfig(self string) *Config {
 	}
 }
 
-// owner of ip among candidates, via the election package.
+// owner of ip among candidates, via the rendezvous package.
 func owner(t *testing.T, ip string, cands ...string) string {
 	t.Helper()
-	o, ok := election.Owner(netip.MustParseAddr(ip), cands)
+	o, ok := rendezvous.Owner(netip.MustParseAddr(ip), cands)
 	if !ok {
 		t.Fatalf("no owner for %s among %v", ip, cands)
 	}
@@ -611,7 +611,7 @@ func TestPlanReuseAcrossLiveness(t *testing.T) {
 	c := baseConfig("n1")
 	c.Services = services
 	p := NewPlan(c)
-	cache := election.NewCache()
+	cache := rendezvous.NewCache()
 	for _, alive := range [][]string{all3, {"n1", "n3"}, {"n1"}, all3} {
 		got := p.Decide(alive, true, cache)
 		want := Decide(c, alive, true)

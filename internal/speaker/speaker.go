@@ -26,9 +26,9 @@ import (
 
 	metallbv1beta1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/config"
-	"github.com/ironlb/ironlb/internal/election"
 	"github.com/ironlb/ironlb/internal/l2"
 	"github.com/ironlb/ironlb/internal/liveness"
+	"github.com/ironlb/ironlb/internal/rendezvous"
 	"github.com/ironlb/ironlb/internal/svcinfo"
 )
 
@@ -130,7 +130,7 @@ type Speaker struct {
 	kick     chan struct{}
 	pubKick  chan struct{}
 	status   *statusWriter
-	elect    *election.Cache
+	elect    *rendezvous.Cache
 	memReady chan Membership
 
 	// owned by the loop goroutine
@@ -165,7 +165,7 @@ func New(o Options, d Deps) (*Speaker, error) {
 		recorder: d.Recorder, ann: d.Announcer, runAnn: d.RunAnnouncer, newMem: d.NewMembership,
 		metrics: d.Metrics, log: d.Log,
 		kick: make(chan struct{}, 1), pubKick: make(chan struct{}, 1), memReady: make(chan Membership, 1),
-		elect: election.NewCache(), owned: map[netip.Addr][]string{},
+		elect: rendezvous.NewCache(), owned: map[netip.Addr][]string{},
 		adErrors: map[string]string{}, reasons: map[string]string{},
 	}
 	if s.newMem == nil {

@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	metallbv1beta1 "github.com/ironlb/ironlb/api/v1beta1"
-	"github.com/ironlb/ironlb/internal/election"
+	"github.com/ironlb/ironlb/internal/rendezvous"
 	"github.com/ironlb/ironlb/test/lab"
 )
 
@@ -70,11 +70,11 @@ func TestSharedDualStackIP(t *testing.T) {
 	for _, i := range l.AllNodes() {
 		names = append(names, lab.NodeName(i))
 	}
-	ownerX4, _ := election.Owner(netip.MustParseAddr(x4), names)
+	ownerX4, _ := rendezvous.Owner(netip.MustParseAddr(x4), names)
 	y6 := ""
 	for i := 0x2e0; i < 0x2ff && y6 == ""; i++ {
 		cand := fmt.Sprintf("2001:db8::%x", i)
-		if o, _ := election.Owner(netip.MustParseAddr(cand), names); o != ownerX4 {
+		if o, _ := rendezvous.Owner(netip.MustParseAddr(cand), names); o != ownerX4 {
 			y6 = cand
 		}
 	}

@@ -72,7 +72,7 @@ lab: deps build ## The local lab: a real control plane, three simulated nodes, a
 
 .PHONY: bench
 bench: deps ## Headline benchmarks, each printing its figure and the ratio to a baseline measured in the same run.
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./internal/allocator/ ./internal/election/
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./internal/allocator/ ./internal/rendezvous/
 	KUBEBUILDER_ASSETS=$$(hack/kube-binaries.sh) $(GO) run ./bench/allocation -services 5000
 
 .PHONY: bench-failover

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ironlb's tests and lab use: real network tools for the
-# namespace tests (arping, ndisc6, iproute2) and a few helpers. Idempotent: it only
+# namespace tests (arping, ndisc6, ping, ip, sysctl) and a few helpers. Every program
+# the code, the tests or the lab run (exec.Command, netlab.Run/Command, LookPath)
+# must be listed here by binary name -> Debian package (dpkg -S); a fresh Debian
+# (debian:*-slim) has none of iputils-ping, procps, arping, ndisc6 or iproute2. Idempotent: it only
 # calls apt-get when something is missing. Needs root to install; without root it
 # says what is missing and carries on (the namespace tests then skip).
 set -euo pipefail
@@ -9,6 +12,9 @@ need=()
 command -v arping >/dev/null 2>&1 || need+=(arping)
 command -v ndisc6 >/dev/null 2>&1 || need+=(ndisc6)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v ping >/dev/null 2>&1 || need+=(iputils-ping) # test/netlab, test/lab, internal/l2
+command -v sysctl >/dev/null 2>&1 || need+=(procps)     # test/netlab, test/lab
+command -v git >/dev/null 2>&1 || need+=(git)           # go build's VCS stamping (make build, make lab)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ironlb/ironlb/internal/election"
+	"github.com/ironlb/ironlb/internal/rendezvous"
 )
 
 var testKey = []byte("0123456789abcdef-test-key")
@@ -65,7 +65,7 @@ func newSim(t *testing.T, names ...string) *sim {
 		s.ips = append(s.ips, ip)
 		r := slices.Clone(names)
 		slices.SortFunc(r, func(a, b string) int {
-			return cmp.Compare(election.Score(a, ip), election.Score(b, ip))
+			return cmp.Compare(rendezvous.Score(a, ip), rendezvous.Score(b, ip))
 		})
 		s.rank[ip] = r
 	}

@@ -3,7 +3,7 @@
 // awareness), hands this node's share to the announcer, and reports the result
 // through ServiceL2Status objects, events, ConfigurationState and metrics.
 //
-// The decision (decide.go) is pure and split in two: NewPlan turns the cluster
+// The decision (plan.go) is pure and split in two: NewPlan turns the cluster
 // state into shared candidate lists; Plan.Decide filters them by a liveness view
 // and elects. The Speaker (speaker.go) runs the loop; statusWriter (status.go)
 // does the API writes off the announcement path. See README.md.

@@ -127,14 +127,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	return mgr.Start(ctx)
 }
 
-// Setup registers the controller's loops on a manager, with metrics on
-// controller-runtime's registry.
-func Setup(mgr ctrl.Manager, o Options) error {
-	return SetupWithRegistry(mgr, o, metrics.Registry)
-}
-
-// SetupWithRegistry is Setup with the metrics registered on reg (nil: not registered,
-// for tests that run several controllers in one process).
+// SetupWithRegistry registers the controller's loops on a manager with the
+// metrics registered on reg (nil: not registered, for tests and benchmarks that
+// run several controllers in one process). Run uses controller-runtime's registry.
 func SetupWithRegistry(mgr ctrl.Manager, o Options, reg prometheus.Registerer) error {
 	_, err := setup(mgr, o, reg)
 	return err

@@ -33,9 +33,9 @@ import (
 
 	metallbv1beta1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/app/speakerapp"
-	"github.com/ironlb/ironlb/internal/election"
 	"github.com/ironlb/ironlb/internal/l2"
 	"github.com/ironlb/ironlb/internal/liveness"
+	"github.com/ironlb/ironlb/internal/rendezvous"
 	"github.com/ironlb/ironlb/internal/scheme"
 	"github.com/ironlb/ironlb/internal/speaker"
 	"github.com/ironlb/ironlb/internal/testenv"
@@ -451,7 +451,7 @@ func TestTwoSpeakers(t *testing.T) {
 	f.lbService(svcName, ip.String(), names[0])
 
 	sp := []*speakerInst{f.start(names[0], ips[0]), f.start(names[1], ips[1])}
-	ownerName, _ := election.Owner(ip, names)
+	ownerName, _ := rendezvous.Owner(ip, names)
 	owner, other := sp[0], sp[1]
 	if ownerName != owner.node {
 		owner, other = other, owner

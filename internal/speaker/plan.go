@@ -7,11 +7,10 @@ import (
 	"strconv"
 	"strings"
 
-	"go4.org/netipx"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/ironlb/ironlb/internal/election"
+	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/rendezvous"
 )
 
 // Withdraw reasons: why this node does not announce a Service. The MetalLB ones
@@ -65,30 +64,15 @@ type Node struct {
 	InterfacesKnown bool
 }
 
-// Pool is an IPAddressPool.
-type Pool struct {
-	Name   string
-	Labels map[string]string
-	Ranges []netipx.IPRange
-}
-
-// Ad is a parsed L2Advertisement. A nil selector slice means "not set".
-type Ad struct {
-	Name             string
-	Pools            []string
-	PoolSelectors    []labels.Selector
-	NodeSelectors    []labels.Selector
-	ServiceSelectors []labels.Selector
-	Interfaces       []string
-}
-
 // Config is everything static (not liveness) that the decision depends on.
 type Config struct {
-	Self            string
-	Services        []Service
-	Nodes           []Node
-	Pools           []Pool
-	Ads             []Ad
+	Self     string
+	Services []Service
+	Nodes    []Node
+	// Pools and Ads come from internal/config, which the controller reads
+	// too: both agree on which pool an IP belongs to.
+	Pools           config.Pools
+	Ads             []config.L2Ad
 	IgnoreExcludeLB bool
 }
 
@@ -148,7 +132,7 @@ func newCandSet(nodes []string) *candSet {
 func (c *candSet) contains(n string) bool { return c != nil && c.has[n] }
 
 type group struct {
-	ip      netip.Addr   // first ingress IP: the election key
+	ip      netip.Addr   // the election key: the lowest first ingress IP of the members
 	ips     []netip.Addr // every IP of every member Service
 	members []int        // indices into services
 	cands   *candSet     // nil: nobody can announce
@@ -193,7 +177,6 @@ func NewPlan(cfg *Config) *Plan {
 	b := &planBuilder{cfg: cfg, nodes: nodes, nodeNames: nodeNames, adNode: adNode, selfIdx: selfIdx, adSets: map[string]*adSetInfo{}}
 	p := &Plan{self: cfg.Self}
 	b.p = p
-	byIP := map[netip.Addr]int{}
 	// Services in key order, so results come out sorted.
 	keys := make([]string, len(cfg.Services))
 	order := make([]int, len(cfg.Services))
@@ -203,22 +186,65 @@ func NewPlan(cfg *Config) *Plan {
 	slices.SortFunc(order, func(x, y int) int { return strings.Compare(keys[x], keys[y]) })
 	for _, i := range order {
 		svc := &cfg.Services[i]
-		sp := b.plan(svc)
-		if len(svc.IPs) > 0 {
-			g, ok := byIP[svc.IPs[0]]
-			if !ok {
-				g = len(p.groups)
-				byIP[svc.IPs[0]] = g
-				p.groups = append(p.groups, group{ip: svc.IPs[0]})
-			}
-			p.groups[g].members = append(p.groups[g].members, len(p.services))
-		}
-		p.services = append(p.services, sp)
+		p.services = append(p.services, b.plan(svc))
 	}
+	p.groups = groupServices(p.services)
 	for gi := range p.groups {
 		b.finishGroup(&p.groups[gi])
 	}
 	return p
+}
+
+// groupServices puts Services that share any IP, directly or through others,
+// in one group (union-find over IPs), so all their IPs are decided together
+// and land on one node. Grouping on the first IP only let a dual-stack
+// Service [X4, Y6] and an IPv6-only Service [Y6] elect different nodes, and
+// both answered NDP for Y6. A group is elected on the lowest first IP of its
+// members: stable while the members keep their IPs, and for a Service that
+// shares nothing it is its first IP, as before. Members stay in key order.
+func groupServices(svcs []svcPlan) []group {
+	parent := make([]int, len(svcs))
+	find := func(i int) int {
+		for parent[i] != i {
+			parent[i] = parent[parent[i]]
+			i = parent[i]
+		}
+		return i
+	}
+	byIP := map[netip.Addr]int{}
+	for i := range svcs {
+		parent[i] = i
+		for _, ip := range svcs[i].svc.IPs {
+			o, ok := byIP[ip]
+			if !ok {
+				byIP[ip] = i
+				continue
+			}
+			if a, b := find(o), find(i); a != b {
+				parent[max(a, b)] = min(a, b)
+			}
+		}
+	}
+	var groups []group
+	byRoot := map[int]int{}
+	for i := range svcs {
+		ips := svcs[i].svc.IPs
+		if len(ips) == 0 {
+			continue
+		}
+		r := find(i)
+		g, ok := byRoot[r]
+		if !ok {
+			g = len(groups)
+			byRoot[r] = g
+			groups = append(groups, group{ip: ips[0]})
+		}
+		groups[g].members = append(groups[g].members, i)
+		if ips[0].Less(groups[g].ip) {
+			groups[g].ip = ips[0]
+		}
+	}
+	return groups
 }
 
 type planBuilder struct {
@@ -300,14 +326,14 @@ func (b *planBuilder) plan(svc *Service) svcPlan {
 		sp.reason = ReasonNoIPAllocated
 		return sp
 	}
-	pool := poolOf(b.cfg.Pools, svc.IPs)
+	pool := b.cfg.Pools.Of(svc.IPs...)
 	if pool == nil {
 		sp.reason = ReasonIPNotAllowed
 		return sp
 	}
 	var ads []int
 	for a := range b.cfg.Ads {
-		if adSelectsPool(&b.cfg.Ads[a], pool) && anySelects(b.cfg.Ads[a].ServiceSelectors, svc.Labels) {
+		if b.cfg.Ads[a].SelectsPool(pool) && b.cfg.Ads[a].SelectsService(svc.Labels) {
 			ads = append(ads, a)
 		}
 	}
@@ -340,7 +366,7 @@ func (b *planBuilder) plan(svc *Service) svcPlan {
 	return sp
 }
 
-// finishGroup intersects the candidates of the Services sharing the IP, so they
+// finishGroup intersects the candidates of the Services sharing IPs, so they
 // land on one node. If they have nothing in common, the first Service (by key)
 // with candidates decides and the others report sharedIPConflict.
 func (b *planBuilder) finishGroup(g *group) {
@@ -404,11 +430,11 @@ type nodeFit struct {
 	ifaces []string // nil = all
 }
 
-func fitNode(ad *Ad, n *Node, ignoreExclude bool) nodeFit {
+func fitNode(ad *config.L2Ad, n *Node, ignoreExclude bool) nodeFit {
 	if reason := nodeUnusable(n, ignoreExclude); reason != "" {
 		return nodeFit{reason: reason}
 	}
-	if !anySelects(ad.NodeSelectors, n.Labels) {
+	if !ad.SelectsNode(n.Labels) {
 		return nodeFit{reason: ReasonNodeNotSelected}
 	}
 	if !n.InterfacesKnown {
@@ -443,63 +469,9 @@ func nodeUnusable(n *Node, ignoreExclude bool) string {
 	return ""
 }
 
-// anySelects: no selectors selects everything; otherwise any must match.
-func anySelects(sels []labels.Selector, l map[string]string) bool {
-	if len(sels) == 0 {
-		return true
-	}
-	for _, s := range sels {
-		if s.Matches(labels.Set(l)) {
-			return true
-		}
-	}
-	return false
-}
-
-func adSelectsPool(ad *Ad, pool *Pool) bool {
-	if len(ad.Pools) == 0 && len(ad.PoolSelectors) == 0 {
-		return true
-	}
-	if slices.Contains(ad.Pools, pool.Name) {
-		return true
-	}
-	for _, s := range ad.PoolSelectors {
-		if s.Matches(labels.Set(pool.Labels)) {
-			return true
-		}
-	}
-	return false
-}
-
-// poolOf returns the pool holding every IP, or nil.
-func poolOf(pools []Pool, ips []netip.Addr) *Pool {
-	for i := range pools {
-		ok := true
-		for _, ip := range ips {
-			if !inRanges(pools[i].Ranges, ip) {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return &pools[i]
-		}
-	}
-	return nil
-}
-
-func inRanges(rs []netipx.IPRange, ip netip.Addr) bool {
-	for _, r := range rs {
-		if r.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
-
 // Decide elects, for every shared IP, an owner among its candidates that the
 // liveness view says are alive. This node owns an IP only when inQuorum.
-func (p *Plan) Decide(alive []string, inQuorum bool, cache *election.Cache) Result {
+func (p *Plan) Decide(alive []string, inQuorum bool, cache *rendezvous.Cache) Result {
 	aliveSet := make(map[string]bool, len(alive))
 	for _, n := range alive {
 		aliveSet[n] = true
@@ -532,7 +504,7 @@ func (p *Plan) Decide(alive []string, inQuorum bool, cache *election.Cache) Resu
 		if cache != nil {
 			got = cache.Owners(bt.ips, cands)
 		} else {
-			got = election.Owners(bt.ips, cands)
+			got = rendezvous.Owners(bt.ips, cands)
 		}
 		for i, gi := range bt.groups {
 			owners[gi] = got[i]

@@ -1,4 +1,4 @@
-// Package election picks the node that announces a Service IP at layer 2.
+// Package rendezvous picks the node that announces a Service IP at layer 2.
 //
 // Every candidate node is ranked by a 64-bit score of (node, IP) and the smallest
 // wins (rendezvous, or highest-random-weight, hashing). The rule is stateless and
@@ -26,7 +26,7 @@
 // NetworkUnavailable, the exclude-from-external-load-balancers label, nodes
 // with a serving endpoint for externalTrafficPolicy=Local, interfaces, and
 // liveness); this package does no I/O.
-package election
+package rendezvous
 
 import (
 	"net/netip"

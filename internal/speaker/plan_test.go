@@ -7,19 +7,19 @@ import (
 	"testing"
 
 	"go4.org/netipx"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
-	metallbv1beta1 "github.com/ironlb/ironlb/api/v1beta1"
-	"github.com/ironlb/ironlb/internal/election"
+	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/rendezvous"
 )
 
 // The tests use nodes n1..n3. The owner of each test IP among all three is
-// computed with election.Owner so the tables say "owner" instead of
+// computed with rendezvous.Owner so the tables say "owner" instead of
 // hard-coding hash orders.
 
-func pool(name string, lbls map[string]string, cidrs ...string) Pool {
-	p := Pool{Name: name, Labels: lbls}
+func pool(name string, lbls map[string]string, cidrs ...string) config.Pool {
+	p := config.Pool{Labels: lbls}
+	p.Name = name
 	for _, c := range cidrs {
 		p.Ranges = append(p.Ranges, netipx.RangeOfPrefix(netip.MustParsePrefix(c)))
 	}
@@ -61,15 +61,15 @@ func baseConfig(self string) *Config {
 	return &Config{
 		Self:  self,
 		Nodes: nodes(all3...),
-		Pools: []Pool{pool("p4", map[string]string{"tier": "gold"}, "192.0.2.0/24"), pool("p6", nil, "2001:db8::/64"), pool("other", map[string]string{"tier": "tin"}, "198.51.100.0/24")},
-		Ads:   []Ad{{Name: "all"}},
+		Pools: config.Pools{pool("p4", map[string]string{"tier": "gold"}, "192.0.2.0/24"), pool("p6", nil, "2001:db8::/64"), pool("other", map[string]string{"tier": "tin"}, "198.51.100.0/24")},
+		Ads:   []config.L2Ad{{Name: "all"}},
 	}
 }
 
-// owner of ip among candidates, via the election package.
+// owner of ip among candidates, via the rendezvous package.
 func owner(t *testing.T, ip string, cands ...string) string {
 	t.Helper()
-	o, ok := election.Owner(netip.MustParseAddr(ip), cands)
+	o, ok := rendezvous.Owner(netip.MustParseAddr(ip), cands)
 	if !ok {
 		t.Fatalf("no owner for %s among %v", ip, cands)
 	}
@@ -228,7 +228,7 @@ func TestDecide(t *testing.T) {
 			mutate: func(t *testing.T, c *Config) {
 				o := owner(t, ip, all3...)
 				c.Ads[0].NodeSelectors = []labels.Selector{sel(t, "kubernetes.io/hostname!="+o)}
-				c.Ads = append(c.Ads, Ad{Name: "second", NodeSelectors: []labels.Selector{sel(t, "kubernetes.io/hostname="+o)}, Interfaces: []string{"eth1"}})
+				c.Ads = append(c.Ads, config.L2Ad{Name: "second", Selection: config.Selection{NodeSelectors: []labels.Selector{sel(t, "kubernetes.io/hostname="+o)}}, Interfaces: []string{"eth1"}})
 			},
 			wantNode:   func(t *testing.T) string { return owner(t, ip, all3...) },
 			wantOwned:  true,
@@ -267,7 +267,7 @@ func TestDecide(t *testing.T) {
 			self: func(t *testing.T) string { return owner(t, ip, all3...) },
 			mutate: func(_ *testing.T, c *Config) {
 				c.Ads[0].Interfaces = []string{"eth1"}
-				c.Ads = append(c.Ads, Ad{Name: "b", Interfaces: []string{"eth0"}})
+				c.Ads = append(c.Ads, config.L2Ad{Name: "b", Interfaces: []string{"eth0"}})
 			},
 			wantNode:   func(t *testing.T) string { return owner(t, ip, all3...) },
 			wantOwned:  true,
@@ -277,7 +277,7 @@ func TestDecide(t *testing.T) {
 			name: "an ad without interfaces means all of them",
 			self: func(t *testing.T) string { return owner(t, ip, all3...) },
 			mutate: func(_ *testing.T, c *Config) {
-				c.Ads = append(c.Ads, Ad{Name: "b", Interfaces: []string{"eth0"}})
+				c.Ads = append(c.Ads, config.L2Ad{Name: "b", Interfaces: []string{"eth0"}})
 			},
 			wantNode:  func(t *testing.T) string { return owner(t, ip, all3...) },
 			wantOwned: true,
@@ -479,7 +479,7 @@ func TestSecondAdInterfaces(t *testing.T) {
 	c := baseConfig(o)
 	c.Services = []Service{svc("web", ip)}
 	c.Ads[0].NodeSelectors = []labels.Selector{sel(t, "kubernetes.io/hostname!="+o)}
-	c.Ads = append(c.Ads, Ad{Name: "second", NodeSelectors: []labels.Selector{sel(t, "kubernetes.io/hostname="+o)}, Interfaces: []string{"eth1"}})
+	c.Ads = append(c.Ads, config.L2Ad{Name: "second", Selection: config.Selection{NodeSelectors: []labels.Selector{sel(t, "kubernetes.io/hostname="+o)}}, Interfaces: []string{"eth1"}})
 	r := Decide(c, all3, true)
 	if got := r.Owned[netip.MustParseAddr(ip)]; !slices.Equal(got, []string{"eth1"}) {
 		t.Fatalf("owned interfaces %v, want [eth1]", got)
@@ -611,7 +611,7 @@ func TestPlanReuseAcrossLiveness(t *testing.T) {
 	c := baseConfig("n1")
 	c.Services = services
 	p := NewPlan(c)
-	cache := election.NewCache()
+	cache := rendezvous.NewCache()
 	for _, alive := range [][]string{all3, {"n1", "n3"}, {"n1"}, all3} {
 		got := p.Decide(alive, true, cache)
 		want := Decide(c, alive, true)
@@ -626,15 +626,59 @@ func TestPlanReuseAcrossLiveness(t *testing.T) {
 	}
 }
 
-func TestParseAdBadSelector(t *testing.T) {
-	ad := &metallbv1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "bad"}}
-	ad.Spec.NodeSelectors = []metav1.LabelSelector{{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "x", Operator: "Bogus"}}}}
-	if _, err := ParseAd(ad); err == nil || !strings.Contains(err.Error(), "nodeSelectors[0]") {
-		t.Fatalf("err = %v, want a nodeSelectors[0] error", err)
+// Services sharing any IP are decided together: a dual-stack Service [X4, Y6]
+// sharing Y6 with an IPv6-only Service is one group, so exactly one node owns
+// Y6 and it is the node that owns X4. Grouping on the first IP only elected
+// X4's group and Y6's group separately, and two nodes answered NDP for Y6.
+func TestSharedIPInAnyPositionIsDecidedTogether(t *testing.T) {
+	const x4 = "198.18.0.5"
+	// A Y6 whose owner on its own differs from X4's, so the old grouping fails.
+	y6 := ""
+	for i := 1; i < 200 && y6 == ""; i++ {
+		cand := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 1, 15: byte(i)}).String()
+		if owner(t, cand, all3...) != owner(t, x4, all3...) {
+			y6 = cand
+		}
 	}
-	ad.Spec.NodeSelectors = nil
-	ad.Spec.Interfaces = []string{"eth0", "bad/name"}
-	if _, err := ParseAd(ad); err == nil {
-		t.Fatal("bad interface name accepted")
+	if y6 == "" {
+		t.Fatal("no IPv6 address with another owner than " + x4)
+	}
+	cases := map[string]struct {
+		services []Service
+	}{
+		"dual-stack first, IPv6-only second": {services: []Service{svc("a-ds", x4, y6), svc("b-v6", y6)}},
+		"IPv6-only sorts first":              {services: []Service{svc("a-v6", y6), svc("b-ds", x4, y6)}},
+		"IPv6 first in the dual-stack pair":  {services: []Service{svc("a-ds", y6, x4), svc("b-v6", y6)}},
+		"chained through a third Service":    {services: []Service{svc("a-v4", x4), svc("b-ds", x4, y6), svc("c-v6", y6)}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := baseConfig("n1")
+			c.Pools = append(c.Pools, pool("dual", nil, "2001:db8:1::/64", "198.18.0.0/24"))
+			c.Services = tc.services
+			owners := map[string][]string{}
+			nodesOf := map[string]map[string]bool{}
+			for _, self := range all3 {
+				c.Self = self
+				r := Decide(c, all3, true)
+				for ip := range r.Owned {
+					owners[ip.String()] = append(owners[ip.String()], self)
+				}
+				for _, s := range r.Services {
+					if nodesOf[s.Name] == nil {
+						nodesOf[s.Name] = map[string]bool{}
+					}
+					nodesOf[s.Name][s.Node] = true
+				}
+			}
+			if len(owners[y6]) != 1 || len(owners[x4]) != 1 || owners[y6][0] != owners[x4][0] {
+				t.Fatalf("owners of %s: %v, of %s: %v; want the same single node", y6, owners[y6], x4, owners[x4])
+			}
+			for name, ns := range nodesOf {
+				if len(ns) != 1 || !ns[owners[x4][0]] {
+					t.Fatalf("%s reported on %v, want %s from every node", name, ns, owners[x4][0])
+				}
+			}
+		})
 	}
 }

@@ -76,7 +76,7 @@ bench: deps ## Headline benchmarks, each printing its figure and the ratio to a 
 	KUBEBUILDER_ASSETS=$$(hack/kube-binaries.sh) $(GO) run ./bench/allocation -services 5000
 
 .PHONY: bench-failover
-bench-failover: deps build ## Layer-2 failover: crash, link cut and graceful stop, 20 trials each (needs root).
+bench-failover: deps build ## Layer-2 failover: crash, link cut, graceful stop, partition and pause, 20 trials each (needs root).
 	$(GO) run ./bench/failover -trials 20
 
 ##### END build and test #####

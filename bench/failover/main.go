@@ -45,7 +45,12 @@ const (
 	linkdown  kind = "linkdown"  // the announcing node's data link goes down
 	graceful  kind = "graceful"  // SIGTERM of the announcing speaker
 	partition kind = "partition" // the announcer is cut from the other speakers (not from the client)
+	pause     kind = "pause"     // the announcing speaker is stopped (SIGSTOP) for pauseFor, then resumed
 )
+
+// pauseFor: longer than the failover, so another node takes over while the
+// old owner is stopped; the question is what the old owner does on resuming.
+const pauseFor = 1500 * time.Millisecond
 
 type trial struct {
 	Kind     kind          `json:"kind"`
@@ -61,13 +66,16 @@ type trial struct {
 	// LateGARPs: gratuitous ARPs from the node that lost the IP, received
 	// after the first gratuitous ARP of the node that took it.
 	LateGARPs int
-	Recovered bool // the IP went back to the original owner after repair
+	// LateClaims: claims (ARP answers, gratuitous ARPs) by the old owner
+	// between the new owner's first and last claims.
+	LateClaims int
+	Recovered  bool // the IP went back to the original owner after repair
 }
 
 func main() {
 	lab.HelperMain()
 	trials := flag.Int("trials", 20, "trials per fault kind")
-	kinds := flag.String("kinds", "crash,linkdown,graceful,partition", "fault kinds to run")
+	kinds := flag.String("kinds", "crash,linkdown,graceful,partition,pause", "fault kinds to run")
 	nodes := flag.Int("nodes", 3, "lab nodes")
 	binDir := flag.String("bin-dir", "", "controller/speaker binaries (default: build them)")
 	logDir := flag.String("log-dir", "", "keep lab process logs here")
@@ -122,7 +130,7 @@ func run(ctx context.Context, l *lab.Lab, trials int, kinds []string, jsonOut st
 			}
 			all = append(all, t)
 			if verbose {
-				fmt.Printf("  %-9s #%-2d %s -> %s  %8s  doubles %d/%d flaps %d late GARPs %d\n", k, n, t.From, t.To, fmtDur(t.Failover), t.DoublesFault, t.DoublesRecover, t.Flaps, t.LateGARPs)
+				fmt.Printf("  %-9s #%-2d %s -> %s  %8s  doubles %d/%d flaps %d late GARPs %d late claims %d\n", k, n, t.From, t.To, fmtDur(t.Failover), t.DoublesFault, t.DoublesRecover, t.Flaps, t.LateGARPs, t.LateClaims)
 			}
 		}
 	}
@@ -210,6 +218,8 @@ func (b *bench) trial(ctx context.Context, k kind, n int) (trial, error) {
 		err = l.LinkDown(owner)
 	case partition:
 		err = l.Net.Partition([]int{owner}, others)
+	case pause:
+		err = l.SignalSpeaker(owner, syscall.SIGSTOP)
 	default:
 		return t, fmt.Errorf("unknown fault kind %q", k)
 	}
@@ -219,6 +229,9 @@ func (b *bench) trial(ctx context.Context, k kind, n int) (trial, error) {
 	// Wait for the client's traffic to flow through another node.
 	var first lab.Reply
 	deadline := time.Now().Add(giveUpAfter)
+	if k == pause {
+		deadline = time.Now().Add(pauseFor)
+	}
 	for time.Now().Before(deadline) && first.Node == "" {
 		time.Sleep(5 * time.Millisecond)
 		for _, r := range b.p.Replies(start) {
@@ -233,7 +246,13 @@ func (b *bench) trial(ctx context.Context, k kind, n int) (trial, error) {
 		t.Failover = time.Duration(first.Recv - start)
 	}
 	// Keep the fault a little longer to see any flapping back.
-	time.Sleep(500 * time.Millisecond)
+	if k == pause {
+		// The fault ends when the old owner resumes; what it does then
+		// belongs to the recovery.
+		time.Sleep(time.Duration(start + int64(pauseFor) - lab.MonoNow()))
+	} else {
+		time.Sleep(500 * time.Millisecond)
+	}
 	faultEnd := lab.MonoNow()
 	t.DoublesFault = len(b.p.MultiMACRounds(start, faultEnd))
 	t.Flaps = flaps(b.p.Replies(start))
@@ -251,6 +270,8 @@ func (b *bench) trial(ctx context.Context, k kind, n int) (trial, error) {
 		err = l.LinkUp(owner)
 	case partition:
 		err = l.Net.Heal()
+	case pause:
+		err = l.SignalSpeaker(owner, syscall.SIGCONT)
 	}
 	if err != nil {
 		return t, fmt.Errorf("repairing %s: %w", k, err)
@@ -264,6 +285,7 @@ func (b *bench) trial(ctx context.Context, k kind, n int) (trial, error) {
 	t.DoublesRecover = len(b.p.MultiMACRounds(faultEnd, end))
 	t.Flaps += flaps(b.p.Replies(faultEnd)) // handback: at most one switch expected
 	t.LateGARPs += b.lateGARPs(faultEnd, end)
+	t.LateClaims, _ = lab.LateClaims(b.p.Claims(start, end), l.DataMAC(owner))
 	return t, nil
 }
 
@@ -320,7 +342,7 @@ func report(all []trial, kinds []string, totalDoubles, rounds int) int {
 		k := kind(strings.TrimSpace(ks))
 		var ds []time.Duration
 		var ts []trial
-		doubles, fl, late, back, moved := 0, 0, 0, 0, 0
+		doubles, fl, late, back, moved, lateClaims := 0, 0, 0, 0, 0, 0
 		for _, t := range all {
 			if t.Kind != k {
 				continue
@@ -333,6 +355,7 @@ func report(all []trial, kinds []string, totalDoubles, rounds int) int {
 			doubles += t.DoublesFault + t.DoublesRecover
 			fl += t.Flaps
 			late += t.LateGARPs
+			lateClaims += t.LateClaims
 			if t.Recovered {
 				back++
 			}
@@ -355,6 +378,12 @@ func report(all []trial, kinds []string, totalDoubles, rounds int) int {
 			pass = pass && p99 >= 0 && p99 < targetGracefulP99
 		case partition:
 			pass = pass && moved == len(ts)
+		case pause:
+			target = "late claims = 0, doubles = 0"
+			pass = pass && moved == len(ts) && lateClaims == 0
+		}
+		if k == pause {
+			late += lateClaims // shown in the lateGA column
 		}
 		res := "PASS"
 		if !pass {
@@ -372,7 +401,9 @@ another node received by the client probe (client netns, one connect per 10 ms; 
 p99 is nearest-rank (with 20 trials it equals the max). doubles = ARP requests (one per 20 ms,
 from the client) answered by two MACs, during the fault and during the repair; flaps = the client's
 traffic returned to a node it had left; lateGA = gratuitous ARPs from a node after the next owner's
-first one; back = trials after which the IP returned to its first owner. All three must be 0.`)
+first one (for pause: also ARP answers by the resumed old owner between the new owner's first
+and last claims); back = trials after which the IP returned to its first owner. doubles, flaps and
+lateGA must be 0. pause = the announcing speaker stopped (SIGSTOP) for 1.5 s, then resumed.`)
 	fmt.Println("\nBaseline for comparison (DOCUMENTED, NOT MEASURED here):")
 	fmt.Println("  " + metallbDocumented)
 	fmt.Println("  " + metallbSuspicion)

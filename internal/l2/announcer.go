@@ -7,6 +7,7 @@ package l2
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"net/netip"
 	"sort"
@@ -113,6 +114,10 @@ type Announcer struct {
 	schedule []time.Duration
 
 	owned atomic.Pointer[ownedSet]
+	// deadline: on base's monotonic clock, the instant after which nothing
+	// is answered or announced (see SetDeadline); noDeadline until set.
+	base     time.Time
+	deadline atomic.Int64
 
 	ctx    context.Context // lifetime, cancelled by Close
 	cancel context.CancelFunc
@@ -162,7 +167,37 @@ func New(opts Options) (*Announcer, error) {
 	sort.Slice(a.schedule, func(i, j int) bool { return a.schedule[i] < a.schedule[j] })
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	a.owned.Store(&ownedSet{})
+	a.base = time.Now()
+	a.deadline.Store(noDeadline)
 	return a, nil
+}
+
+const (
+	noDeadline = math.MaxInt64 // SetDeadline never called: no limit
+	expired    = math.MinInt64 // SetDeadline(time.Time{})
+)
+
+// SetDeadline limits every answer and gratuitous announcement to before t,
+// on the monotonic clock; the zero time stops them all. Until it is first
+// called there is no limit.
+//
+// The speaker passes the instant until which its node is known to be in
+// quorum, so that a process that was stopped (SIGSTOP, CPU throttling, a long
+// GC) and resumes answers nothing until liveness has looked again: the owned
+// set alone would have it answer the ARP requests queued while it was
+// stopped, for IPs another node took over meanwhile. The check is made on
+// every packet, just before it is sent, and costs one atomic load.
+func (a *Announcer) SetDeadline(t time.Time) {
+	if t.IsZero() {
+		a.deadline.Store(expired)
+		return
+	}
+	a.deadline.Store(int64(t.Sub(a.base))) // Sub saturates
+}
+
+// answering: the deadline has not passed.
+func (a *Announcer) answering() bool {
+	return int64(time.Since(a.base)) < a.deadline.Load()
 }
 
 // SetIPs replaces the set of owned IPs. Each IP maps to the interface names
@@ -627,6 +662,10 @@ func (a *Announcer) burst(ctx context.Context, k pairKey) {
 		if ctx.Err() != nil {
 			a.mu.Unlock()
 			return
+		}
+		if !a.answering() { // past the deadline: skip this step, keep the schedule
+			a.mu.Unlock()
+			continue
 		}
 		st := a.ifaces[k.ifname]
 		var err error

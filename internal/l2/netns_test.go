@@ -121,6 +121,19 @@ func runHelper() int {
 			}
 			a.SetIPs(m)
 			reply("ok")
+		case "deadline": // "deadline expired" or "deadline <duration from now>"
+			if len(f) == 2 && f[1] == "expired" {
+				a.SetDeadline(time.Time{})
+				reply("ok")
+				continue
+			}
+			d, err := time.ParseDuration(strings.Join(f[1:], ""))
+			if err != nil {
+				reply("error " + err.Error())
+				continue
+			}
+			a.SetDeadline(time.Now().Add(d))
+			reply("ok")
 		case "ifaces":
 			reply(a.Interfaces())
 		case "links":
@@ -410,6 +423,17 @@ func TestNamespaceAnnounce(t *testing.T) {
 		got, err := lab.Arping(v4)
 		return err == nil && reflect.DeepEqual(got, []string{mac2}), fmt.Sprint(got, err)
 	})
+
+	// Past its deadline (the speaker's quorum expiry) the owner answers
+	// nothing, even though it still lists the IPs.
+	h2.do("deadline expired", nil)
+	got, err = lab.Arping(v4)
+	mustMACs(t, "arping past the deadline", got, err)
+	got, err = lab.Ndisc6(v6, "")
+	mustMACs(t, "ndisc6 past the deadline", got, err)
+	h2.do("deadline 1h", nil)
+	got, err = lab.Arping(v4)
+	mustMACs(t, "arping before the deadline", got, err, mac2)
 
 	// Exclusion is configurable, and it is what kept docker0 silent: with a
 	// list excluding eth0/eth1 instead, node 1 answers from docker0 only.

@@ -36,7 +36,9 @@ func newARPResponder(a *Announcer, ifi *net.Interface) (*arpResponder, error) {
 	return r, nil
 }
 
-func (r *arpResponder) owns(ip netip.Addr) bool { return r.a.owned.Load().allows(ip, r.ifname) }
+func (r *arpResponder) owns(ip netip.Addr) bool {
+	return r.a.owned.Load().allows(ip, r.ifname) && r.a.answering()
+}
 
 func (r *arpResponder) run() {
 	defer r.a.wg.Done()
@@ -63,6 +65,9 @@ func (r *arpResponder) run() {
 		r.a.counter(v.Target).requests.Add(1)
 		if v.Reply == nil {
 			r.a.log.V(1).Info("ARP request not answered", "interface", r.ifname, "ip", v.Target, "reason", v.Reason)
+			continue
+		}
+		if !r.a.answering() { // checked again at the last moment
 			continue
 		}
 		if _, err := r.conn.WriteTo(v.Reply, &packet.Addr{HardwareAddr: v.Dst}); err != nil {
@@ -170,7 +175,9 @@ func newNDPResponder(a *Announcer, ifi *net.Interface) (*ndpResponder, error) {
 	return r, nil
 }
 
-func (r *ndpResponder) owns(ip netip.Addr) bool { return r.a.owned.Load().allows(ip, r.ifname) }
+func (r *ndpResponder) owns(ip netip.Addr) bool {
+	return r.a.owned.Load().allows(ip, r.ifname) && r.a.answering()
+}
 
 func (r *ndpResponder) run() {
 	defer r.a.wg.Done()
@@ -206,7 +213,7 @@ func (r *ndpResponder) run() {
 			continue
 		}
 		r.a.counter(v.Target).requests.Add(1)
-		if v.Reply == nil {
+		if v.Reply == nil || !r.a.answering() {
 			continue
 		}
 		if err := r.send(v.Reply, v.Dst); err != nil {

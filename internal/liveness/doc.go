@@ -2,15 +2,18 @@
 // under network partitions.
 //
 // Every member sends a heartbeat every Interval to every peer over UDP. A
-// heartbeat carries the sender's name, a random incarnation (new on every
-// process start), a sequence number, whether the sender is in quorum, and for
+// heartbeat carries the sender's name, an incarnation (the process start
+// time in nanoseconds: later starts have larger ones), a sequence number, whether the sender is in quorum, and for
 // each peer the sender expects three flags: hears (heard within W), stable
 // (heard for at least S without a gap of StopAfter, and since the peer's
 // current incarnation began), and gone (left, or silent for at least
 // DeadAfter). It is authenticated with HMAC-SHA256 under a shared key.
 // Messages with a bad MAC, from a name that is not a configured peer (or that
-// claims to be us), with an old sequence number, or from a retired or
-// departed incarnation are dropped and counted in [Stats].
+// claims to be us), from an address that is not that peer's, with an old
+// sequence number, or from an older or departed incarnation are dropped and
+// counted in [Stats]. A message is applied at the time the kernel received
+// it (SO_TIMESTAMPNS), not when it is read, so that what queued up during a
+// pause of this process counts as old.
 //
 // # Rules
 //
@@ -81,11 +84,18 @@
 //   - The argument is about liveness only. Members must also agree on the
 //     candidates (endpoints, labels) for election to give one owner.
 //   - A process pause longer than m between reading InQuorum and acting on it
-//     breaks δ ≤ m, like any lease.
+//     would break δ ≤ m, like any lease. Config.QuorumDeadline closes most
+//     of it: the announcer is given the instant at which quorum lapses
+//     without new support and checks it on the monotonic clock just before
+//     each answer, so only a pause between that check and the send remains.
 //   - Full mesh: N·(N−1)/I datagrams per second and 9 bytes per peer per
 //     heartbeat (it fits in 1,500 bytes up to about 150 members).
 //   - Anyone holding the key can speak for any member. Replays are stopped by
-//     sequence numbers and by remembering the last 8 incarnations of each
-//     peer; a member that restarts forgets them, but a replayed old heartbeat
-//     cannot put it in quorum because of the start hold.
+//     sequence numbers, by ordered incarnations (a receiver rejects any
+//     incarnation older than the newest it has seen, so a replay of an
+//     earlier start cannot lock out the current one, even at a receiver that
+//     just restarted) and by checking the source address.
+//   - Keys rotate without a split: a new key (SetKey) is accepted at once but
+//     signs only KeySwitchAfter later; the old one is accepted for KeyGrace
+//     after that.
 package liveness

@@ -2,8 +2,6 @@ package liveness
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -63,6 +61,19 @@ type Config struct {
 	// with that much time left). It is called at most once per Interval,
 	// with a context that expires after Interval.
 	TieBreaker func(ctx context.Context) bool
+	// KeySwitchAfter: after SetKey gives a new key, it is accepted at once
+	// but signs only this much later, once every member has had time to
+	// read it (see keys.go). Default 10s.
+	KeySwitchAfter time.Duration
+	// KeyGrace: how long the previous key is still accepted after the
+	// switch. Default 2m; must be at least KeySwitchAfter.
+	KeyGrace time.Duration
+	// QuorumDeadline, if set, is called whenever the instant until which
+	// this member is in quorum (if no message arrives) changes; the zero
+	// time means it is not in quorum. The speaker passes it to the
+	// announcer, which stops answering on its own at that instant. It is
+	// called with the member's lock held and must not block.
+	QuorumDeadline func(until time.Time)
 	// Clock defaults to the system clock.
 	Clock Clock
 	// Logger defaults to slog.Default().
@@ -93,8 +104,10 @@ type Stats struct {
 	Accepted          uint64
 	RejectedMalformed uint64
 	RejectedMAC       uint64
-	RejectedReplay    uint64 // old sequence, retired or departed incarnation
+	RejectedReplay    uint64 // old sequence, older or departed incarnation
 	RejectedUnknown   uint64 // sender not among the peers, or claiming to be us
+	RejectedSource    uint64 // sent from an address that is not the peer's
+	BindFailures      uint64 // failed attempts to bind Listen (retried)
 	LeavesReceived    uint64
 	TieBreakerCalls   uint64
 	TieBreakerWins    uint64
@@ -115,6 +128,9 @@ type Member struct {
 	tieBusy   bool
 	tieLast   time.Time
 	buf       []byte
+	keys      keyring
+	until     time.Time // last value given to QuorumDeadline
+	bindErr   error     // last bind failure; nil once bound
 
 	changes chan struct{}
 	kick    chan struct{}
@@ -147,6 +163,15 @@ func New(cfg Config) (*Member, error) {
 	if _, err := netip.ParseAddrPort(cfg.Listen); err != nil {
 		return nil, fmt.Errorf("liveness: Listen: %w", err)
 	}
+	if cfg.KeySwitchAfter == 0 {
+		cfg.KeySwitchAfter = DefaultKeySwitchAfter
+	}
+	if cfg.KeyGrace == 0 {
+		cfg.KeyGrace = DefaultKeyGrace
+	}
+	if cfg.KeySwitchAfter < 0 || cfg.KeyGrace < cfg.KeySwitchAfter {
+		return nil, fmt.Errorf("liveness: KeyGrace (%v) must be at least KeySwitchAfter (%v), both positive", cfg.KeyGrace, cfg.KeySwitchAfter)
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
 	}
@@ -160,19 +185,59 @@ func New(cfg Config) (*Member, error) {
 		st:      newState(newTiming(cfg.Interval, cfg.StopAfter, cfg.DeadAfter), cfg.Self, cfg.Key, newIncarnation()),
 		changes: make(chan struct{}, 1),
 		kick:    make(chan struct{}, 1),
+		keys:    keyring{sign: slices.Clone(cfg.Key)},
+		bindErr: errors.New("liveness socket not bound yet"),
 	}
 	m.published = m.st.view(m.clock.Now())
 	return m, nil
 }
 
+var (
+	incMu   sync.Mutex
+	lastInc uint64
+)
+
+// newIncarnation returns the start time in nanoseconds, strictly increasing
+// within the process. Peers reject incarnations older than the newest they
+// have seen, so a replayed heartbeat of a previous incarnation can neither
+// displace the current one nor lock it out. A restarted speaker is a new
+// process seconds later: its wall clock would have to step back by more than
+// that for its new incarnation to be taken for an old one (it would then be
+// ignored until the peers forget the old one, never trusted wrongly).
 func newIncarnation() uint64 {
-	var b [8]byte
-	for {
-		rand.Read(b[:])
-		if inc := binary.BigEndian.Uint64(b[:]); inc != 0 {
-			return inc
-		}
+	incMu.Lock()
+	defer incMu.Unlock()
+	inc := max(uint64(time.Now().UnixNano()), lastInc+1)
+	lastInc = inc
+	return inc
+}
+
+// SetKey makes key the newest key: accepted at once, used to sign after
+// KeySwitchAfter (see keys.go). Setting the current key again is a no-op.
+func (m *Member) SetKey(key []byte) error {
+	if len(key) < 16 {
+		return errors.New("liveness: Key must be at least 16 bytes")
 	}
+	m.mu.Lock()
+	m.keys.set(m.clock.Now(), key)
+	m.st.setKeys(m.keys.sign, m.keys.accepted())
+	m.mu.Unlock()
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Ready reports why the member cannot work yet (its socket is not bound);
+// nil once Run has bound it.
+func (m *Member) Ready() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.conn == nil {
+		return fmt.Errorf("liveness: %w", m.bindErr)
+	}
+	return nil
 }
 
 // SetPeers replaces the expected members other than this one (an entry for
@@ -189,7 +254,10 @@ func (m *Member) SetPeers(peers map[string]netip.AddrPort) {
 func (m *Member) Snapshot() View {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.st.view(m.clock.Now())
+	m.publishLocked(m.clock.Now()) // also brings the announcer's deadline up to date
+	v := m.published
+	v.Alive = slices.Clone(v.Alive)
+	return v
 }
 
 // Changes receives a value (coalesced) whenever the view may have changed;
@@ -227,24 +295,23 @@ func (m *Member) Leave() {
 	}
 }
 
-// Run binds Listen and runs the member until ctx is done. It is out of quorum
-// afterwards. Run may be called once.
+// Run binds Listen, retrying with backoff until it succeeds (Ready reports
+// the failure meanwhile), and runs the member until ctx is done. It is out of
+// quorum afterwards. Run may be called once.
 func (m *Member) Run(ctx context.Context) error {
-	addr, err := net.ResolveUDPAddr("udp", m.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("liveness: %w", err)
-	}
-	conn, err := net.ListenUDP("udp", addr)
-	if err != nil {
-		return fmt.Errorf("liveness: %w", err)
-	}
 	m.mu.Lock()
 	if m.running {
 		m.mu.Unlock()
-		conn.Close()
 		return errors.New("liveness: Run called twice")
 	}
-	m.running, m.conn = true, conn
+	m.running = true
+	m.mu.Unlock()
+	conn := m.bind(ctx)
+	if conn == nil {
+		return nil // ctx ended before the socket could be bound
+	}
+	m.mu.Lock()
+	m.conn, m.bindErr = conn, nil
 	m.st.run(m.clock.Now())
 	m.mu.Unlock()
 
@@ -276,10 +343,17 @@ func (m *Member) Run(ctx context.Context) error {
 			nextSend = now.Add(m.cfg.Interval)
 		}
 		addrs := m.addrsLocked()
+		if m.keys.advance(now, m.cfg.KeySwitchAfter, m.cfg.KeyGrace) {
+			m.st.setKeys(m.keys.sign, m.keys.accepted())
+			m.log.Info("liveness key rotated", "acceptedKeys", 1+len(m.keys.accepted()))
+		}
 		m.publishLocked(now)
 		wait := nextSend.Sub(now)
 		if d := m.st.nextDeadline(now); !d.IsZero() && d.Sub(now) < wait {
 			wait = d.Sub(now)
+		}
+		if d := m.keys.nextChange(m.cfg.KeySwitchAfter); !d.IsZero() && d.Sub(now) < wait {
+			wait = max(d.Sub(now), 0)
 		}
 		m.maybeTieLocked(ctx, now)
 		m.mu.Unlock()
@@ -297,8 +371,9 @@ func (m *Member) Run(ctx context.Context) error {
 
 func (m *Member) readLoop(conn *net.UDPConn) {
 	buf := make([]byte, maxPacket+1)
+	oob := make([]byte, oobSize)
 	for {
-		n, from, err := conn.ReadFromUDPAddrPort(buf)
+		n, oobn, _, from, err := conn.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -307,8 +382,11 @@ func (m *Member) readLoop(conn *net.UDPConn) {
 			continue
 		}
 		m.mu.Lock()
-		now := m.clock.Now()
-		err = m.st.receive(now, buf[:n])
+		// Apply the datagram at the instant it arrived, not now: after a
+		// pause, what queued up meanwhile must look as old as it is.
+		now := arrival(m.clock.Now(), time.Now(), oob[:oobn])
+		err = m.st.receiveFrom(now, from, buf[:n])
+		now = m.clock.Now()
 		urgent := m.st.sendNow
 		m.publishLocked(now)
 		m.mu.Unlock()
@@ -370,8 +448,16 @@ func (m *Member) maybeTieLocked(ctx context.Context, now time.Time) {
 	}()
 }
 
-// publishLocked notifies Changes when the view differs from the last one published.
+// publishLocked notifies Changes when the view differs from the last one
+// published, after telling QuorumDeadline (so that an announcer is limited
+// before the speaker hears of the change).
 func (m *Member) publishLocked(now time.Time) {
+	if f := m.cfg.QuorumDeadline; f != nil {
+		if until := m.st.quorumUntil(now); !until.Equal(m.until) || until.IsZero() != m.until.IsZero() {
+			m.until = until
+			f(until)
+		}
+	}
 	v := m.st.view(now)
 	if v.equal(m.published) {
 		return

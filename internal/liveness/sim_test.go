@@ -78,7 +78,7 @@ func newSim(t *testing.T, names ...string) *sim {
 // start (re)starts a member with a new incarnation; its first heartbeat goes
 // out after phase.
 func (s *sim) start(name string, phase time.Duration) {
-	st := newState(newTiming(tI, tStop, tDead), name, testKey, s.rng.Uint64()|1)
+	st := newState(newTiming(tI, tStop, tDead), name, testKey, newIncarnation()) // ordered, like real ones
 	peers := map[string]netip.AddrPort{}
 	for _, n := range s.names {
 		peers[n] = netip.AddrPort{}

@@ -11,6 +11,7 @@ import (
 
 var errUnknown = errors.New("unknown sender")
 var errReplay = errors.New("replayed or stale message")
+var errSource = errors.New("source address is not the peer's")
 
 // timing holds the configured durations and the ones derived from them (see
 // the package documentation for why they are what they are).
@@ -33,10 +34,6 @@ func newTiming(interval, stopAfter, deadAfter time.Duration) timing {
 	}
 }
 
-// retiredLen is how many past incarnations of a peer are remembered so that
-// their messages, replayed or delayed, are rejected.
-const retiredLen = 8
-
 type peer struct {
 	name  string
 	id    uint64
@@ -48,23 +45,11 @@ type peer struct {
 	left   bool      // its current incarnation said goodbye
 
 	haveInc bool
-	inc     uint64
+	inc     uint64 // incarnations are start times: a smaller one is older
 	seq     uint64
-	retired [retiredLen]uint64
-	nextRet int
 
 	inQuorum bool    // from its latest heartbeat
 	report   []entry // from its latest heartbeat, ascending by id
-}
-
-// isRetired also rejects incarnation 0, which no member uses (empty slots).
-func (p *peer) isRetired(inc uint64) bool {
-	return slices.Contains(p.retired[:], inc)
-}
-
-func (p *peer) retire(inc uint64) {
-	p.retired[p.nextRet%retiredLen] = inc
-	p.nextRet++
 }
 
 // state is the pure membership state machine of one member. Every method
@@ -86,6 +71,7 @@ type state struct {
 	sorted []*peer // by id, for encoding
 
 	recvMAC, sendMAC hash.Hash
+	extraMACs        []hash.Hash // other keys accepted during a rotation (keys.go)
 	scratch          []entry
 	stats            Stats
 }
@@ -137,10 +123,19 @@ func (s *state) setPeers(now time.Time, peers map[string]netip.AddrPort) {
 	})
 }
 
-// receive authenticates and applies one datagram.
+// receive authenticates and applies one datagram whose source is unknown
+// (the simulation); see receiveFrom.
 func (s *state) receive(now time.Time, pkt []byte) error {
+	return s.receiveFrom(now, netip.AddrPort{}, pkt)
+}
+
+// receiveFrom authenticates and applies one datagram that arrived at now
+// (the kernel's arrival time, not when it was read) from the address from.
+// A valid from must be the peer's configured address: a copy of a peer's
+// datagram sent from elsewhere is a replay.
+func (s *state) receiveFrom(now time.Time, from netip.AddrPort, pkt []byte) error {
 	s.stats.Received++
-	m, err := decode(pkt, s.recvMAC, s.scratch)
+	m, err := s.decodeAnyKey(pkt)
 	switch {
 	case errors.Is(err, errMAC):
 		s.stats.RejectedMAC++
@@ -155,6 +150,10 @@ func (s *state) receive(now time.Time, pkt []byte) error {
 		s.stats.RejectedUnknown++
 		return errUnknown
 	}
+	if from.IsValid() && p.addr.IsValid() && from.Addr().Unmap() != p.addr.Addr().Unmap() {
+		s.stats.RejectedSource++
+		return errSource
+	}
 	switch {
 	case p.haveInc && m.incarnation == p.inc:
 		if m.seq <= p.seq || (p.left && m.kind != kindLeave) {
@@ -166,13 +165,13 @@ func (s *state) receive(now time.Time, pkt []byte) error {
 			s.stats.Accepted++
 			return nil
 		}
-	case p.isRetired(m.incarnation):
+	case m.incarnation == 0 || (p.haveInc && m.incarnation < p.inc):
+		// An older incarnation (or one no member uses): a replay or a
+		// datagram delayed across a restart. Ordering, rather than a list
+		// of retired ones, means a replay can never displace the newest.
 		s.stats.RejectedReplay++
 		return errReplay
-	default: // a new incarnation: the peer restarted
-		if p.haveInc {
-			p.retire(p.inc)
-		}
+	default: // a newer incarnation: the peer restarted
 		p.haveInc, p.inc, p.left = true, m.incarnation, false
 		p.streak = time.Time{}
 	}

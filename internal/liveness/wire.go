@@ -16,7 +16,7 @@ import (
 //	3   1  kind: 1 heartbeat, 2 leave
 //	4   1  flags: bit 0 = sender is in quorum
 //	5   1  length of the sender's node name (1..255)
-//	6   8  incarnation (random per process start)
+//	6   8  incarnation (start time in ns, strictly increasing per node)
 //	14  8  sequence (strictly increasing per incarnation)
 //	22  n  sender node name
 //	.   2  entry count

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -50,6 +51,17 @@ type Membership interface {
 	Stats() liveness.Stats
 }
 
+// deadliner is implemented by internal/l2's Announcer: it stops answering on
+// its own at the deadline liveness gives (see liveness.Config.QuorumDeadline).
+type deadliner interface{ SetDeadline(time.Time) }
+
+// keyedMembership is implemented by liveness.Member: the key can change
+// while it runs, and it can say why it is not working yet.
+type keyedMembership interface {
+	SetKey([]byte) error
+	Ready() error
+}
+
 // SecretKey is the key of the liveness Secret holding the shared secret (MetalLB's
 // memberlist Secret layout).
 const SecretKey = "secretkey"
@@ -72,6 +84,10 @@ type Options struct {
 	NoTieBreaker bool
 	// Debounce groups Kubernetes changes before recomputing (default 10ms).
 	Debounce time.Duration
+	// SecretPoll is how often the liveness Secret is read again, so that a
+	// rotated or recreated key is picked up (default 2s). It must be well
+	// under the liveness KeySwitchAfter (10s).
+	SecretPoll time.Duration
 	// SettleAfter: if liveness has not reached quorum this long after it
 	// started, the status writer treats "announce nothing" as real and
 	// deletes this node's ServiceL2Status objects (default 10s).
@@ -90,6 +106,9 @@ func (o *Options) defaults() {
 	}
 	if o.Debounce <= 0 {
 		o.Debounce = 10 * time.Millisecond
+	}
+	if o.SecretPoll <= 0 {
+		o.SecretPoll = 2 * time.Second
 	}
 	if o.SettleAfter <= 0 {
 		o.SettleAfter = 10 * time.Second
@@ -132,6 +151,7 @@ type Speaker struct {
 	status   *statusWriter
 	elect    *rendezvous.Cache
 	memReady chan Membership
+	ready    atomic.Value // readyState: what Ready reports
 
 	// owned by the loop goroutine
 	mem        Membership
@@ -205,9 +225,35 @@ func (s *Speaker) watch(ctx context.Context) error {
 	return nil
 }
 
+type readyState struct {
+	mem Membership
+	why string
+}
+
+// Ready is the speaker's readiness: false until the liveness key is there
+// and the liveness socket is bound (the member retries a failed bind; until
+// it succeeds this node cannot announce, and the probe says so).
+func (s *Speaker) Ready() error {
+	st, _ := s.ready.Load().(readyState)
+	if st.mem == nil {
+		if st.why == "" {
+			st.why = "liveness not started"
+		}
+		return errors.New(st.why)
+	}
+	if k, ok := st.mem.(keyedMembership); ok {
+		return k.Ready()
+	}
+	return nil
+}
+
 // Start runs the speaker until ctx ends, then stops announcing, leaves the
 // membership and deletes this node's ServiceL2Status objects.
 func (s *Speaker) Start(ctx context.Context) error {
+	if d, ok := s.ann.(deadliner); ok {
+		// Nothing is answered until liveness says until when it may be.
+		d.SetDeadline(time.Time{})
+	}
 	annCtx, annCancel := context.WithCancel(context.Background())
 	var annWG sync.WaitGroup
 	defer func() {
@@ -559,10 +605,12 @@ func (s *Speaker) logReasons(res *Result) {
 // awaitMembership waits for the liveness Secret and the bind address, then
 // hands a new Membership to the loop.
 func (s *Speaker) awaitMembership(ctx context.Context) {
+	s.ready.Store(readyState{why: "waiting for the liveness Secret " + s.opts.Namespace + "/" + s.opts.LivenessSecret})
 	key := s.waitSecret(ctx)
 	if key == nil {
 		return
 	}
+	s.ready.Store(readyState{why: "waiting for this Node's InternalIP to bind the liveness socket"})
 	host := s.opts.LivenessBindAddress
 	for host == "" {
 		var n corev1.Node
@@ -588,6 +636,9 @@ func (s *Speaker) awaitMembership(ctx context.Context) {
 		DeadAfter: s.opts.DeadAfter,
 		Logger:    slog.New(logr.ToSlogHandler(s.log.WithName("liveness"))),
 	}
+	if d, ok := s.ann.(deadliner); ok {
+		cfg.QuorumDeadline = d.SetDeadline
+	}
 	if !s.opts.NoTieBreaker {
 		stop := s.opts.StopAfter
 		if stop <= 0 {
@@ -598,6 +649,7 @@ func (s *Speaker) awaitMembership(ctx context.Context) {
 	}
 	m, err := s.newMem(cfg)
 	if err != nil {
+		s.ready.Store(readyState{why: "cannot start liveness: " + err.Error()})
 		s.log.Error(err, "cannot start liveness; this speaker will never announce")
 		return
 	}
@@ -605,6 +657,48 @@ func (s *Speaker) awaitMembership(ctx context.Context) {
 	select {
 	case s.memReady <- m:
 	case <-ctx.Done():
+		return
+	}
+	s.ready.Store(readyState{mem: m})
+	s.watchSecret(ctx, m, key)
+}
+
+// watchSecret reads the liveness Secret every SecretPoll and gives a changed
+// key to the member, which accepts it at once and signs with it a little
+// later (liveness.Config.KeySwitchAfter), so that a rotation never splits
+// the speakers. A Secret that disappears leaves the key as it is.
+func (s *Speaker) watchSecret(ctx context.Context, m Membership, key []byte) {
+	km, ok := m.(keyedMembership)
+	if !ok {
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(s.opts.SecretPoll):
+		}
+		var sec corev1.Secret
+		if err := s.apiReader.Get(ctx, types.NamespacedName{Namespace: s.opts.Namespace, Name: s.opts.LivenessSecret}, &sec); err != nil {
+			if ctx.Err() == nil {
+				s.log.V(1).Info("reading the liveness Secret again failed; keeping the current key", "err", err.Error())
+			}
+			continue
+		}
+		raw := sec.Data[SecretKey]
+		if len(raw) == 0 {
+			continue
+		}
+		next := DeriveKey(raw)
+		if slices.Equal(next, key) {
+			continue
+		}
+		if err := km.SetKey(next); err != nil {
+			s.log.Error(err, "cannot use the new liveness key")
+			continue
+		}
+		key = next
+		s.log.Info("the liveness key changed; accepting it now, signing with it shortly", "secret", s.opts.Namespace+"/"+s.opts.LivenessSecret)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"strings"
 
@@ -214,6 +215,11 @@ func Setup(mgr ctrl.Manager, o Options, d Deps) error {
 		Log:           log,
 	})
 	if err != nil {
+		return err
+	}
+	// Not ready until the liveness key is there and its socket is bound:
+	// until then this node cannot announce (a failed bind is retried).
+	if err := mgr.AddReadyzCheck("liveness", func(*http.Request) error { return sp.Ready() }); err != nil {
 		return err
 	}
 	return mgr.Add(sp)

@@ -146,6 +146,9 @@ type fixture struct {
 	svcNS   string
 	lbClass string
 	port    int
+	// Optional: speaker options and a liveness config tweak for the next start.
+	speakerOpts *speaker.Options
+	tweak       func(*liveness.Config)
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -225,6 +228,9 @@ func (f *fixture) startWith(cfg *rest.Config, name, ip string) *speakerInst {
 		NodeName: name, Namespace: f.ns, LBClass: f.lbClass, LivenessPort: f.port,
 		Speaker: speaker.Options{Debounce: 5 * time.Millisecond, SettleAfter: 3 * time.Second},
 	}
+	if f.speakerOpts != nil {
+		o.Speaker = *f.speakerOpts
+	}
 	mo := speakerapp.ManagerOptions(o)
 	skip := true
 	mo.Controller = config.Controller{SkipNameValidation: &skip}
@@ -236,6 +242,9 @@ func (f *fixture) startWith(cfg *rest.Config, name, ip string) *speakerInst {
 	err = speakerapp.Setup(mgr, o, speakerapp.Deps{
 		Announcer: s.ann,
 		NewMembership: func(c liveness.Config) (speaker.Membership, error) {
+			if f.tweak != nil {
+				f.tweak(&c)
+			}
 			m, err := liveness.New(c)
 			if err != nil {
 				return nil, err

@@ -5,9 +5,12 @@
 // heartbeat carries the sender's name, a random incarnation (new on every
 // process start), a sequence number, whether the sender is in quorum, and for
 // each peer the sender expects three flags: hears (heard within W), stable
-// (heard for at least S without a gap of StopAfter, and since the peer's
-// current incarnation began), and gone (left, or silent for at least
-// DeadAfter). It is authenticated with HMAC-SHA256 under a shared key.
+// (heard for at least S without a gap of StopAfter, since the peer's
+// current incarnation began, and since it last said it was deaf), and gone
+// (left, silent for at least DeadAfter, or deaf for at least S). An entry
+// about the sender itself says whether it hears a majority: q-1 peers heard
+// within StopAfter (older senders omit it and count as hearing one). It is
+// authenticated with HMAC-SHA256 under a shared key.
 // Messages with a bad MAC, from a name that is not a configured peer (or that
 // claims to be us), with an old sequence number, or from a retired or
 // departed incarnation are dropped and counted in [Stats].
@@ -25,6 +28,15 @@
 //     and, counting M, q members report P gone: each peer counted was heard
 //     within StopAfter and said, in its latest heartbeat, that it was in
 //     quorum and that P was gone.
+//   - Deaf: a peer whose heartbeats say it does not hear a majority cannot be
+//     in quorum (support needs fresh supporters). Its hearing streak restarts
+//     with each such heartbeat, so nobody reports it stable, and once the run
+//     of such heartbeats has lasted S (= deafAfter) it counts as gone, like a
+//     silent one. A node that can send but not receive (host firewall on the
+//     port, rp_filter) is thus replaced within StopAfter + I + S + I (about
+//     850 ms) instead of never. Its way back needs a fresh stable streak of S
+//     after its first "hears a majority", which is the "gone then stable"
+//     separation below.
 //   - With N = 2 no majority survives a loss. If a TieBreaker is configured,
 //     a member whose tie breaker said yes less than StopAfter ago is in
 //     quorum and declares its silent peer down without the majority. The
@@ -58,6 +70,17 @@
 //     StopAfter+m apart. Impossible if δ ≤ m.
 //   - X sent "gone" then "stable": the gone broke X's streak, so the stable
 //     one came more than S = StopAfter+m later. Impossible if δ ≤ m.
+//   - Deaf gone: X reports M1 gone because M1's heartbeats have said "no
+//     majority" for S. Every such heartbeat restarts X's streak and no stable
+//     is reported while the run lasts, so "stable then deaf gone" are more
+//     than S apart (the run starts after the stable report), and "deaf gone
+//     then stable" too (the new streak starts after the run ended). If X is
+//     M2, M2's stable report was sent less than StopAfter+δ before t, so the
+//     run that began after it is shorter than S at t when δ < m.
+//
+// The argument never asks whether M1 really is deaf: it only needs "stable"
+// and "gone" about one member, from one reporter, to be S apart. A member
+// that lies about not hearing only takes itself out.
 //
 // A member that has just started ignores reports sent before it existed: it
 // waits StopAfter+2m before it can be in quorum.
@@ -70,8 +93,8 @@
 //
 // Asymmetric loss: if only B stops hearing A, the other members still hear
 // A, never report it gone, and nobody declares it down; A keeps its IPs.
-// If A stops hearing everybody, it loses support and stops; the others then
-// agree it is down.
+// If A stops hearing a majority, it loses support and stops, says so in its
+// heartbeats, and the others agree it is down after S.
 //
 // # Limits
 //

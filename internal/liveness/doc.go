@@ -96,11 +96,60 @@
 // If A stops hearing a majority, it loses support and stops, says so in its
 // heartbeats, and the others agree it is down after S.
 //
+// # Membership changes
+//
+// The expected set is what the caller passes to SetPeers (the speaker: the
+// Nodes whose speaker published its address, see internal/speaker). The
+// argument above needs M1's supporters and M2's witnesses to be majorities of
+// sets whose majorities intersect. Two sets C and C' = C ± {x} have that
+// property: a majority of C has more than |C|/2 members of C, a majority of
+// C' more than |C'|/2, and together they exceed |C ∪ C'| only when the sets
+// differ by one member (for |C| = 2k, C' = C + x: k+1 + k+1 > 2k+1; for
+// |C| = 2k+1: k+1 + k+2 > 2k+2; removal is the same with C and C' swapped).
+// Two changes apart they may not: {a,b,c} and {a,b,c,d,e} have the
+// disjoint majorities {a,b} and {c,d,e}. So the speaker:
+//
+//   - applies the changes it sees one at a time, in one order (removals
+//     first, then additions, each by name), at least MembershipStep (1 s)
+//     apart, so that every speaker has applied a change before any applies
+//     the next, as long as the Node watch reaches every speaker within that
+//     step (it takes milliseconds; a speaker whose watch lags more is the
+//     limit of the argument);
+//   - starts a new member with the whole current set (a new or restarted
+//     member is one change away from the others: itself);
+//   - removes a member only once this member's view has it down (or it said
+//     goodbye): removing a member that may still announce would make it
+//     vanish from Alive at once, so its IPs would be taken before it stopped.
+//
+// When several change at once (a rollout, several nodes powered off), each
+// speaker works through the list one per step; the members it has not
+// applied yet are as if their change had not happened.
+//
+// # Availability down to the last node
+//
+// A majority that has declared a member down evicts it from the set (the
+// speaker empties its Node annotation), so the survivors count a majority of
+// a smaller set: 5 → 4 → 3 → 2 as nodes fail one after the other, each at
+// least DeadAfter + EvictAfter + MembershipStep (about 3 s) after the last.
+// At two, the TieBreaker (a Lease) lets one member stay in quorum and
+// declare the other down, and the set then shrinks to one, which is in
+// quorum on its own. A member whose set is {itself} announces alone; it
+// cannot be evicted wrongly because eviction needs a majority (or the
+// TieBreaker) to have it down first.
+//
+// Simultaneous loss of a majority (2 of 3 killed at once) leaves the survivor
+// out of quorum: it cannot tell two crashed peers from two peers that still
+// hold a majority on the far side of a partition, and it must not announce
+// in the second case. The API server cannot settle it without making every
+// majority ask it too whenever a member goes silent, which would stop a
+// healthy majority during an API server outage. So with both the majority
+// and the TieBreaker lost, nobody in the minority announces; the IPs of the
+// failed nodes stay dark until the nodes or a majority come back.
+//
 // # Limits
 //
-//   - The expected set must be the same everywhere for the majority argument;
-//     while SetPeers changes roll through the cluster, change one member at a
-//     time.
+//   - The expected sets must stay within one change of each other for the
+//     majority argument (above).
 //   - The argument is about liveness only. Members must also agree on the
 //     candidates (endpoints, labels) for election to give one owner.
 //   - A process pause longer than m between reading InQuorum and acting on it

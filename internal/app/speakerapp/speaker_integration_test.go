@@ -110,12 +110,16 @@ type killableMember struct {
 	cancel context.CancelFunc
 }
 
+// Run returns only when ctx ends: after kill the speaker goes on as if its
+// liveness had died with the node (it does not clear its liveness annotation).
 func (k *killableMember) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
+	inner, cancel := context.WithCancel(ctx)
 	k.mu.Lock()
 	k.cancel = cancel
 	k.mu.Unlock()
-	return k.Member.Run(ctx)
+	err := k.Member.Run(inner)
+	<-ctx.Done()
+	return err
 }
 
 func (k *killableMember) kill() {

@@ -131,11 +131,15 @@
 // speaker empties its Node annotation), so the survivors count a majority of
 // a smaller set: 5 → 4 → 3 → 2 as nodes fail one after the other, each at
 // least DeadAfter + EvictAfter + MembershipStep (about 3 s) after the last.
+// The evicted member, if it is alive behind a partition, still counts the
+// old set and gets no support from the members that dropped it.
+//
 // At two, the TieBreaker (a Lease) lets one member stay in quorum and
-// declare the other down, and the set then shrinks to one, which is in
-// quorum on its own. A member whose set is {itself} announces alone; it
-// cannot be evicted wrongly because eviction needs a majority (or the
-// TieBreaker) to have it down first.
+// declare the other down. The set does not shrink to one: the member put
+// down may be alive behind a partition, and a survivor alone in its set
+// would stop renewing the Lease, which the other could then take. So the
+// last node serves as one of two, through the Lease, while it reaches the
+// API server.
 //
 // Simultaneous loss of a majority (2 of 3 killed at once) leaves the survivor
 // out of quorum: it cannot tell two crashed peers from two peers that still

@@ -136,10 +136,11 @@ type membership struct {
 }
 
 // republishAfter: a speaker that finds its address removed (the others
-// evicted it after a partition) puts it back at most this often. Each time,
-// the others count it alive until they declare it down again (DeadAfter), so
-// its IPs go dark that long if it is still cut off.
-const republishAfter = time.Minute
+// evicted it during a partition) puts it back this long after. The others
+// then count it alive until they declare it down again (about DeadAfter), so
+// while it stays cut off the IPs it would own go dark that long every
+// republishAfter; once the partition heals it is back within this delay.
+const republishAfter = 10 * time.Second
 
 func (m *membership) setSelf(v string) {
 	m.mu.Lock()
@@ -177,7 +178,16 @@ func (s *Speaker) syncPeers(now time.Time) {
 // EvictAfter to the writer. The first member of the alive set evicts; any
 // member in quorum does after 3×EvictAfter (in case the first is not in
 // quorum itself).
+//
+// A set of two never shrinks to one: the member the tie breaker put down may
+// be alive behind a partition, and once the survivor stopped asking for the
+// Lease (alone, it would not need it) the other could take it and announce
+// too. So the last one stays one of two, in quorum through the Lease. Larger
+// sets shrink to at least q ≥ 2 members: eviction needs a majority.
 func (s *Speaker) trackDown(now time.Time, inQuorum bool, alive []string) {
+	if len(s.peers) < 2 {
+		inQuorum = false // track, never evict
+	}
 	for n := range s.downSince {
 		if _, ok := s.peers[n]; !ok || slices.Contains(alive, n) {
 			delete(s.downSince, n)

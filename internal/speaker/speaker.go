@@ -449,6 +449,8 @@ func (s *Speaker) readConfig(ctx context.Context) (*Config, []problem, error) {
 			if s.annotationStale(n) {
 				poke(s.pubKick)
 			}
+			poke(s.members.kick) // our liveness annotation may have been evicted
+
 			own := s.live
 			if node.InterfacesKnown {
 				own = intersect(node.Interfaces, s.live)

@@ -161,6 +161,7 @@ func New(cfg Config) (*Member, error) {
 		changes: make(chan struct{}, 1),
 		kick:    make(chan struct{}, 1),
 	}
+	m.st.tieAlone = cfg.TieBreaker != nil
 	m.published = m.st.view(m.clock.Now())
 	return m, nil
 }

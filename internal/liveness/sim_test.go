@@ -86,6 +86,7 @@ func (s *sim) start(name string, phase time.Duration) {
 	}
 	st.setPeers(s.now, peers)
 	st.run(s.now)
+	_, st.tieAlone = s.tie[name]
 	s.members[name] = &simMember{name: name, st: st, nextSend: s.now.Add(phase)}
 }
 
@@ -667,5 +668,43 @@ func TestHearsMajorityEntry(t *testing.T) {
 				t.Fatalf("gone after deafAfter = %v, want %v", gone, tc.wantDeaf)
 			}
 		})
+	}
+}
+
+// TestJoinWithTieBreaker: a is alone in its set; b starts and counts {a, b}
+// before a has added b. b uses the tie breaker against a, so a, alone, must
+// hold it too: otherwise both are in quorum and both announce.
+func TestJoinWithTieBreaker(t *testing.T) {
+	s := newSim(t, "a", "b")
+	s.tie = map[string]bool{}
+	lease := "" // one holder at a time
+	s.members["b"].dead = true
+	s.setPeers("a")
+	s.members["a"].st.tieAlone = true
+	// The tie breaker: the first to ask holds it while it keeps asking.
+	for range 3000 {
+		for _, n := range []string{"a", "b"} {
+			m := s.members[n]
+			if m.dead || !m.st.wantTie(s.now) {
+				continue
+			}
+			if lease == "" || lease == n {
+				lease = n
+				m.st.tieResult(s.now, true)
+			} else {
+				m.st.tieResult(s.now, false)
+			}
+		}
+		s.step()
+		if s.now.Sub(simEpoch) == time.Second {
+			s.start("b", 0)
+			s.members["b"].st.tieAlone = true
+		}
+		if s.now.Sub(simEpoch) == 2*time.Second {
+			s.setPeers("a", "a", "b")
+		}
+	}
+	if !s.inQuorum("a") || !s.inQuorum("b") {
+		t.Fatal("a and b not both in quorum after a added b")
 	}
 }

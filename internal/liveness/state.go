@@ -82,11 +82,16 @@ type state struct {
 	inc    uint64
 	seq    uint64
 
-	start   time.Time // when Run began; zero while halted
-	halted  bool
-	left    bool
-	tieAt   time.Time // start of the latest tie-breaker call that said yes; zero if none
-	sendNow bool      // a leave arrived: tell the others at once
+	start  time.Time // when Run began; zero while halted
+	halted bool
+	left   bool
+	tieAt  time.Time // start of the latest tie-breaker call that said yes; zero if none
+	// tieAlone: a tie breaker is configured, so a member with no peers is in
+	// quorum only while it holds it. A member that others count in a set of
+	// two (they added it before it added them) may use the tie breaker
+	// against it; alone without it, both would announce.
+	tieAlone bool
+	sendNow  bool // a leave arrived: tell the others at once
 
 	peers  map[string]*peer
 	sorted []*peer // by id, for encoding
@@ -318,12 +323,15 @@ func (s *state) rawQuorum(now time.Time) bool {
 }
 
 func (s *state) tieHeld(now time.Time) bool {
-	return len(s.peers) == 1 && !s.tieAt.IsZero() && now.Sub(s.tieAt) < s.t.stopAfter
+	return len(s.peers) <= 1 && !s.tieAt.IsZero() && now.Sub(s.tieAt) < s.t.stopAfter
 }
 
 func (s *state) inQuorum(now time.Time) bool {
 	if s.halted || s.left || now.Sub(s.start) < s.t.startHold {
 		return false
+	}
+	if len(s.peers) == 0 && s.tieAlone {
+		return s.tieHeld(now)
 	}
 	return s.rawQuorum(now) || s.tieHeld(now)
 }
@@ -391,11 +399,14 @@ func (s *state) nextDeadline(now time.Time) time.Time {
 	return next
 }
 
-// wantTie: two expected members and the peer is not clearly there. The
+// wantTie: one or two expected members and the peer (if any) is not clearly there. The
 // caller asks the tie breaker at most once per Interval while this holds.
 func (s *state) wantTie(now time.Time) bool {
-	if len(s.peers) != 1 || s.halted || s.left {
+	if len(s.peers) > 1 || s.halted || s.left {
 		return false
+	}
+	if len(s.peers) == 0 {
+		return s.tieAlone // alone: hold it all the time
 	}
 	for _, p := range s.peers {
 		if p.last.IsZero() || now.Sub(p.last) >= s.t.interval*3/2 {

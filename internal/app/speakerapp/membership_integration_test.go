@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,6 +33,47 @@ func (f *fixture) annotation(node, key string) (string, bool) {
 	}
 	v, ok := n.Annotations[key]
 	return v, ok
+}
+
+// exclusive waits until only want announces ip (the first speaker up may
+// have announced alone before the others joined), then checks it stays so.
+func (f *fixture) exclusive(ip netip.Addr, want *speakerInst, all []*speakerInst) {
+	f.t.Helper()
+	f.eventually(fmt.Sprintf("%s announced only by %s", ip, want.node), func() (bool, error) {
+		var owners []string
+		for _, s := range all {
+			if s.ann.owns(ip) {
+				owners = append(owners, s.node)
+			}
+		}
+		return len(owners) == 1 && owners[0] == want.node, fmt.Errorf("announced by %v", owners)
+	})
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		for _, s := range all {
+			if s.ann.owns(ip) != (s == want) {
+				f.t.Fatalf("%s: owns(%s) = %v", s.node, ip, s.ann.owns(ip))
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// members waits until every speaker is in quorum among n members.
+func (f *fixture) members(sp []*speakerInst, n int) {
+	f.t.Helper()
+	f.eventually(fmt.Sprintf("%d members in quorum", n), func() (bool, error) {
+		for _, s := range sp {
+			m := s.member.Load()
+			if m == nil {
+				return false, fmt.Errorf("%s has no member yet", s.node)
+			}
+			if v := m.Snapshot(); !v.InQuorum || v.Expected != n {
+				return false, fmt.Errorf("%s: %+v", s.node, v)
+			}
+		}
+		return true, nil
+	})
 }
 
 func (f *fixture) poolAndAd(cidr string) {
@@ -66,8 +108,8 @@ func TestSpeakerlessNodesDoNotBlockQuorum(t *testing.T) {
 	sp := []*speakerInst{f.start(names[0], ips[0]), f.start(names[1], ips[1])}
 	ownerName, _ := election.Owner(ip, names)
 	owner := sp[slices.Index(names, ownerName)]
-	f.waitOwner(ip, owner, sp, "web", 1)
-	f.steady(ip, owner, sp, "web", 1)
+	f.members(sp, 2)
+	f.exclusive(ip, owner, sp)
 	for i, n := range names {
 		if v, _ := f.annotation(n, speaker.LivenessAnnotation); v != fmt.Sprintf("%s:%d", ips[i], f.port) {
 			t.Fatalf("%s publishes %s=%q", n, speaker.LivenessAnnotation, v)
@@ -98,18 +140,18 @@ func TestLastSpeakerStanding(t *testing.T) {
 		sp = append(sp, f.start(names[i], ips[i]))
 	}
 	byName := func(n string) *speakerInst { return sp[slices.Index(names, n)] }
+	f.members(sp, 3)
 
 	alive := slices.Clone(names)
-	for events := 1; len(alive) > 1; events++ {
+	for len(alive) > 1 {
 		ownerName, _ := election.Owner(ip, alive)
 		owner := byName(ownerName)
-		f.waitOwner(ip, owner, sp, "web", events)
+		f.exclusive(ip, owner, sp)
 		owner.member.Load().kill()
 		alive = slices.DeleteFunc(alive, func(n string) bool { return n == ownerName })
 		next, _ := election.Owner(ip, alive)
-		f.waitOwner(ip, byName(next), sp, "web", events+1)
+		f.exclusive(ip, byName(next), sp)
 		if len(alive) == 1 {
-			f.steady(ip, byName(next), sp, "web", events+1)
 			if st := byName(next).member.Load().Snapshot(); !st.InQuorum || st.Expected != 2 {
 				t.Fatalf("last speaker: %+v, want in quorum as one of two (the Lease)", st)
 			}

@@ -41,6 +41,12 @@
 //     a member whose tie breaker said yes less than StopAfter ago is in
 //     quorum and declares its silent peer down without the majority. The
 //     tie breaker (a Kubernetes Lease) must say yes to one member at a time.
+//   - With N = 1 and a TieBreaker, the member is in quorum only while the
+//     tie breaker says yes (it asks all the time). A member that has just
+//     joined counts {it, us} before we have added it, so it may use the tie
+//     breaker against us (sets one change apart); alone without the tie
+//     breaker, we would announce beside it. Without a TieBreaker a lone
+//     member is in quorum on its own, and nobody can use one against it.
 //   - Leave: the member reports out-of-quorum, then sends authenticated
 //     goodbyes. A goodbye counts as DeadAfter of silence; every receiver sends
 //     its next heartbeat at once so that the majority forms within one

@@ -18,6 +18,7 @@ command -v git >/dev/null 2>&1 || need+=(git)           # go build's VCS stampin
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
+command -v nft >/dev/null 2>&1 || need+=(nftables) # e2e: a deaf node drops liveness inside its namespace
 
 if [[ ${#need[@]} -eq 0 ]]; then
 	exit 0

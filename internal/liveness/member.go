@@ -188,6 +188,7 @@ func New(cfg Config) (*Member, error) {
 		keys:    keyring{sign: slices.Clone(cfg.Key)},
 		bindErr: errors.New("liveness socket not bound yet"),
 	}
+	m.st.tieAlone = cfg.TieBreaker != nil
 	m.published = m.st.view(m.clock.Now())
 	return m, nil
 }

@@ -3,6 +3,7 @@ package liveness
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -85,6 +86,7 @@ func (s *sim) start(name string, phase time.Duration) {
 	}
 	st.setPeers(s.now, peers)
 	st.run(s.now)
+	_, st.tieAlone = s.tie[name]
 	s.members[name] = &simMember{name: name, st: st, nextSend: s.now.Add(phase)}
 }
 
@@ -108,7 +110,7 @@ func (s *sim) step() {
 			continue
 		}
 		if m := s.members[f.to]; !m.dead {
-			if err := m.st.receive(s.now, f.pkt); err != nil {
+			if err := m.st.receive(s.now, f.pkt); err != nil && !(errors.Is(err, errUnknown) && m.st.peers[f.from] == nil) {
 				s.t.Fatalf("%s rejected a genuine message from %s: %v", f.to, f.from, err)
 			}
 		}
@@ -343,6 +345,43 @@ func TestStateMachine(t *testing.T) {
 				t.Fatalf("restarted a in quorum after %v", took)
 			}
 		},
+		"deaf a (sends, hears nothing) loses its IPs to b and c within 1 s, never two owners": func(t *testing.T, s *sim) {
+			s.settle()
+			s.drop = func(from, to string) bool { return to == "a" }
+			took := s.until(time.Second, "a down at b and c", func() bool { return !s.sees("b", "a") && !s.sees("c", "a") })
+			if s.inQuorum("a") || !s.inQuorum("b") || !s.inQuorum("c") {
+				t.Fatal("wrong members in quorum")
+			}
+			t.Logf("deaf a replaced after %v", took)
+			// a keeps sending while deaf: it must stay down, not flap.
+			s.run(2 * time.Second)
+			if s.sees("b", "a") || s.sees("c", "a") || s.inQuorum("a") {
+				t.Fatal("deaf a came back while still deaf")
+			}
+			s.drop = cut(abc)
+			s.until(2*time.Second, "a back", func() bool { return s.allInQuorum() && s.sees("b", "a") && s.sees("c", "a") })
+		},
+		"deaf a recovers just after being replaced: it re-enters only after the others revive it": func(t *testing.T, s *sim) {
+			s.settle()
+			s.drop = func(from, to string) bool { return to == "a" }
+			s.until(time.Second, "a down at b", func() bool { return !s.sees("b", "a") })
+			s.drop = cut(abc) // the one-owner check runs every millisecond
+			s.until(2*time.Second, "a back", func() bool { return s.allInQuorum() && s.sees("b", "a") && s.sees("c", "a") })
+		},
+		"mute a (hears everybody, nobody hears it): replaced as if crashed": func(t *testing.T, s *sim) {
+			s.settle()
+			s.drop = func(from, to string) bool { return from == "a" }
+			took := s.until(time.Second, "a down at b and c", func() bool { return !s.sees("b", "a") && !s.sees("c", "a") })
+			t.Logf("mute a replaced after %v", took)
+		},
+		"a hears only b (half-connected): it still holds a majority and keeps its IPs": func(t *testing.T, s *sim) {
+			s.settle()
+			s.drop = func(from, to string) bool { return from == "c" && to == "a" }
+			s.run(2 * time.Second)
+			if !s.inQuorum("a") || !s.sees("b", "a") || !s.sees("c", "a") {
+				t.Fatal("a half-connected member that hears a majority was dropped")
+			}
+		},
 		"majority lost: everybody stops and nobody is declared down": func(t *testing.T, s *sim) {
 			s.settle()
 			s.drop = cut([]string{"a"}, []string{"b"}, []string{"c"})
@@ -423,8 +462,12 @@ func TestRandomFaultsNeverTwoOwners(t *testing.T) {
 					for _, x := range names {
 						broken[[2]string{n, x}], broken[[2]string{x, n}] = true, true
 					}
-				case r < 6:
+				case r < 6 && s.rng.IntN(2) == 0:
 					clear(broken)
+				case r < 6: // n goes deaf: it sends but hears nothing
+					for _, x := range names {
+						broken[[2]string{x, n}] = true
+					}
 				case r < 7 && !s.members[n].dead:
 					s.members[n].dead = true
 				case r < 8 && !s.members[n].dead:
@@ -476,5 +519,192 @@ func TestDeadlines(t *testing.T) {
 			t.Fatal("view changed before the deadline")
 		}
 		s.now = d
+	}
+}
+
+// TestDeafAmongFive: a member that hears only one of four peers hears no
+// majority; the others, who all hear it, replace it within a second.
+func TestDeafAmongFive(t *testing.T) {
+	names := []string{"n1", "n2", "n3", "n4", "n5"}
+	cases := map[string]func(from, to string) bool{
+		"n1 hears nobody":       func(from, to string) bool { return to == "n1" },
+		"n1 hears only n2":      func(from, to string) bool { return to == "n1" && from != "n2" },
+		"n1 hears n2, n3 sends": func(from, to string) bool { return to == "n1" && from != "n2" || from == "n1" && to == "n3" },
+	}
+	for name, drop := range cases {
+		t.Run(name, func(t *testing.T) {
+			s := newSim(t, names...)
+			s.settle()
+			s.drop = drop
+			took := s.until(time.Second, "n1 down at the others", func() bool {
+				for _, n := range names[1:] {
+					if s.sees(n, "n1") || !s.inQuorum(n) {
+						return false
+					}
+				}
+				return true
+			})
+			t.Logf("replaced after %v", took)
+			s.drop = cut(names)
+			s.until(2*time.Second, "n1 back", func() bool { return s.allInQuorum() && s.sees("n2", "n1") })
+		})
+	}
+}
+
+// setPeers gives member n the expected set names (what its speaker read from
+// the Node annotations).
+func (s *sim) setPeers(n string, names ...string) {
+	peers := map[string]netip.AddrPort{}
+	for _, x := range names {
+		peers[x] = netip.AddrPort{}
+	}
+	s.members[n].st.setPeers(s.now, peers)
+}
+
+// TestMembershipChanges: the expected set changes one member at a time, at
+// different members at different times, during faults. One owner per IP at
+// every millisecond.
+func TestMembershipChanges(t *testing.T) {
+	cases := map[string]func(t *testing.T, s *sim){
+		"d joins, seen by a, b, c one after the other, during a partition {a} | {b,c}": func(t *testing.T, s *sim) {
+			for _, n := range []string{"a", "b", "c"} {
+				s.setPeers(n, "a", "b", "c")
+			}
+			s.members["d"].dead = true
+			s.settle3("a", "b", "c")
+			s.start("d", 0)
+			s.setPeers("d", "a", "b", "c", "d")
+			s.drop = cut([]string{"a"}, []string{"b", "c", "d"})
+			for _, n := range []string{"a", "b", "c"} {
+				s.run(150 * time.Millisecond)
+				s.setPeers(n, "a", "b", "c", "d")
+			}
+			s.run(2 * time.Second)
+			s.drop = cut([]string{"a", "b", "c", "d"})
+			s.until(3*time.Second, "all four in quorum", func() bool {
+				return s.allInQuorum() && len(s.view("a").Alive) == 4 && len(s.view("d").Alive) == 4
+			})
+		},
+		"d leaves (goodbye), then a, b, c drop it one after the other": func(t *testing.T, s *sim) {
+			s.settle()
+			for range leaveCopies {
+				s.broadcast("d", s.members["d"].st.leave(nil))
+			}
+			s.members["d"].dead = true
+			s.until(time.Second, "d down at a", func() bool { return !s.sees("a", "d") })
+			for _, n := range []string{"c", "a", "b"} {
+				s.run(150 * time.Millisecond)
+				s.setPeers(n, "a", "b", "c")
+			}
+			s.run(time.Second)
+			if !s.inQuorum("a") || !s.inQuorum("b") || !s.inQuorum("c") {
+				t.Fatal("three of three not in quorum after d left")
+			}
+		},
+		"crashed d is dropped by the majority, then c crashes: a and b keep quorum": func(t *testing.T, s *sim) {
+			s.settle()
+			s.members["d"].dead = true
+			s.until(2*time.Second, "d down at a", func() bool { return !s.sees("a", "d") && !s.sees("b", "d") && !s.sees("c", "d") })
+			for _, n := range []string{"b", "a", "c"} {
+				s.setPeers(n, "a", "b", "c")
+				s.run(50 * time.Millisecond)
+			}
+			s.run(time.Second)
+			s.members["c"].dead = true
+			s.until(2*time.Second, "c down at a and b", func() bool { return !s.sees("a", "c") && !s.sees("b", "c") })
+			if !s.inQuorum("a") || !s.inQuorum("b") {
+				t.Fatal("a and b lost quorum though they are 2 of 3")
+			}
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) { tc(t, newSim(t, "a", "b", "c", "d")) })
+	}
+}
+
+// settle3 is settle for a subset of the members (the others are dead).
+func (s *sim) settle3(names ...string) {
+	s.t.Helper()
+	s.until(3*time.Second, "subset in quorum", func() bool {
+		for _, n := range names {
+			if !s.inQuorum(n) || len(s.view(n).Alive) != len(names) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestHearsMajorityEntry: the "hears a majority" flag rides in an entry about
+// the sender itself, so heartbeats from older speakers (no such entry) still
+// count as hearing a majority.
+func TestHearsMajorityEntry(t *testing.T) {
+	cases := map[string]struct {
+		self     bool
+		flags    uint8
+		wantDeaf bool
+	}{
+		"no self entry (older sender): hears a majority": {},
+		"self entry with the flag: hears a majority":     {self: true, flags: reportHearsMajority},
+		"self entry without the flag: deaf":              {self: true, wantDeaf: true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			now := simEpoch
+			st := newState(newTiming(tI, tStop, tDead), "a", testKey, 1)
+			st.setPeers(now, map[string]netip.AddrPort{"b": {}, "c": {}})
+			st.run(now)
+			m := message{kind: kindHeartbeat, incarnation: 5, seq: 1, name: "b"}
+			if tc.self {
+				m.entries = []entry{{id: peerID("b"), flags: tc.flags}}
+			}
+			if err := st.receive(now, encode(nil, newMAC(testKey), &m)); err != nil {
+				t.Fatal(err)
+			}
+			if got := !st.peers["b"].deafSince.IsZero(); got != tc.wantDeaf {
+				t.Fatalf("deaf = %v, want %v", got, tc.wantDeaf)
+			}
+			if gone := st.ownGone(now.Add(newTiming(tI, tStop, tDead).deafAfter), st.peers["b"]); gone != tc.wantDeaf {
+				t.Fatalf("gone after deafAfter = %v, want %v", gone, tc.wantDeaf)
+			}
+		})
+	}
+}
+
+// TestJoinWithTieBreaker: a is alone in its set; b starts and counts {a, b}
+// before a has added b. b uses the tie breaker against a, so a, alone, must
+// hold it too: otherwise both are in quorum and both announce.
+func TestJoinWithTieBreaker(t *testing.T) {
+	s := newSim(t, "a", "b")
+	s.tie = map[string]bool{}
+	lease := "" // one holder at a time
+	s.members["b"].dead = true
+	s.setPeers("a")
+	s.members["a"].st.tieAlone = true
+	// The tie breaker: the first to ask holds it while it keeps asking.
+	for range 3000 {
+		for _, n := range []string{"a", "b"} {
+			m := s.members[n]
+			if m.dead || !m.st.wantTie(s.now) {
+				continue
+			}
+			if lease == "" || lease == n {
+				lease = n
+				m.st.tieResult(s.now, true)
+			} else {
+				m.st.tieResult(s.now, false)
+			}
+		}
+		s.step()
+		if s.now.Sub(simEpoch) == time.Second {
+			s.start("b", 0)
+			s.members["b"].st.tieAlone = true
+		}
+		if s.now.Sub(simEpoch) == 2*time.Second {
+			s.setPeers("a", "a", "b")
+		}
+	}
+	if !s.inQuorum("a") || !s.inQuorum("b") {
+		t.Fatal("a and b not both in quorum after a added b")
 	}
 }

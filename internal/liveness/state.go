@@ -21,6 +21,7 @@ type timing struct {
 	hearWindow                     time.Duration // W = 2·Interval + m
 	stableAfter                    time.Duration // S = StopAfter + m
 	startHold                      time.Duration // StopAfter + 2m: no quorum this soon after start
+	deafAfter                      time.Duration // S: a peer that says it hears no majority this long is gone
 }
 
 func newTiming(interval, stopAfter, deadAfter time.Duration) timing {
@@ -31,6 +32,7 @@ func newTiming(interval, stopAfter, deadAfter time.Duration) timing {
 		hearWindow:  2*interval + m,
 		stableAfter: stopAfter + m,
 		startHold:   stopAfter + 2*m,
+		deafAfter:   stopAfter + m,
 	}
 }
 
@@ -48,6 +50,10 @@ type peer struct {
 	inc     uint64 // incarnations are start times: a smaller one is older
 	seq     uint64
 
+	// deafSince: when the run of heartbeats in which p says it does not
+	// hear a majority began; zero while its latest heartbeat says it does.
+	deafSince time.Time
+
 	inQuorum bool    // from its latest heartbeat
 	report   []entry // from its latest heartbeat, ascending by id
 }
@@ -61,11 +67,16 @@ type state struct {
 	inc    uint64
 	seq    uint64
 
-	start   time.Time // when Run began; zero while halted
-	halted  bool
-	left    bool
-	tieAt   time.Time // start of the latest tie-breaker call that said yes; zero if none
-	sendNow bool      // a leave arrived: tell the others at once
+	start  time.Time // when Run began; zero while halted
+	halted bool
+	left   bool
+	tieAt  time.Time // start of the latest tie-breaker call that said yes; zero if none
+	// tieAlone: a tie breaker is configured, so a member with no peers is in
+	// quorum only while it holds it. A member that others count in a set of
+	// two (they added it before it added them) may use the tie breaker
+	// against it; alone without it, both would announce.
+	tieAlone bool
+	sendNow  bool // a leave arrived: tell the others at once
 
 	peers  map[string]*peer
 	sorted []*peer // by id, for encoding
@@ -173,7 +184,7 @@ func (s *state) receiveFrom(now time.Time, from netip.AddrPort, pkt []byte) erro
 		return errReplay
 	default: // a newer incarnation: the peer restarted
 		p.haveInc, p.inc, p.left = true, m.incarnation, false
-		p.streak = time.Time{}
+		p.streak, p.deafSince = time.Time{}, time.Time{}
 	}
 	p.seq = m.seq
 	s.stats.Accepted++
@@ -186,6 +197,19 @@ func (s *state) receiveFrom(now time.Time, from netip.AddrPort, pkt []byte) erro
 	if p.streak.IsZero() || p.last.IsZero() || now.Sub(p.last) >= s.t.stopAfter {
 		p.streak = now
 	}
+	// A sender that says it does not hear a majority is treated like a
+	// silent one: its hearing streak restarts with every such heartbeat (no
+	// "stable" for S after the last one) and, once the run has lasted
+	// deafAfter, it is gone. Senders without the self entry (older
+	// versions) are taken to hear a majority.
+	if f, ok := lookup(m.entries, peerID(m.name)); ok && f&reportHearsMajority == 0 {
+		p.streak = now
+		if p.deafSince.IsZero() {
+			p.deafSince = now
+		}
+	} else {
+		p.deafSince = time.Time{}
+	}
 	p.last, p.inQuorum = now, m.inQuorum
 	// Keep the decoded entries; hand the peer's old slice back as scratch.
 	p.report, s.scratch = m.entries, p.report[:0]
@@ -197,7 +221,7 @@ func (s *state) flagsFor(now time.Time, p *peer) uint8 {
 	var f uint8
 	if !p.left && !p.last.IsZero() && now.Sub(p.last) < s.t.hearWindow {
 		f |= reportHears
-		if !p.streak.IsZero() && now.Sub(p.streak) >= s.t.stableAfter {
+		if p.deafSince.IsZero() && !p.streak.IsZero() && now.Sub(p.streak) >= s.t.stableAfter {
 			f |= reportStable
 		}
 	}
@@ -208,13 +232,28 @@ func (s *state) flagsFor(now time.Time, p *peer) uint8 {
 }
 
 // ownGone: p left, or this member has not heard it for DeadAfter (counted
-// from when p was first expected if it was never heard).
+// from when p was first expected if it was never heard), or p has said for
+// deafAfter that it does not hear a majority (deaf: it cannot be in quorum,
+// see the package documentation).
 func (s *state) ownGone(now time.Time, p *peer) bool {
 	ref := p.added
 	if p.last.After(ref) {
 		ref = p.last
 	}
-	return p.left || now.Sub(ref) >= s.t.deadAfter
+	return p.left || now.Sub(ref) >= s.t.deadAfter ||
+		(!p.deafSince.IsZero() && now.Sub(p.deafSince) >= s.t.deafAfter)
+}
+
+// hearsMajority: this member heard, within StopAfter, enough peers to be in
+// quorum if they all supported it. Without it, it cannot be in quorum.
+func (s *state) hearsMajority(now time.Time) bool {
+	n := 1
+	for _, p := range s.peers {
+		if s.fresh(now, p) {
+			n++
+		}
+	}
+	return n >= s.quorumSize()
 }
 
 // heartbeat returns the next heartbeat to send to every peer, or nil once the
@@ -225,12 +264,28 @@ func (s *state) heartbeat(now time.Time, buf []byte) []byte {
 	}
 	s.seq++
 	m := message{kind: kindHeartbeat, inQuorum: s.inQuorum(now), incarnation: s.inc, seq: s.seq, name: s.self}
-	m.entries = make([]entry, 0, len(s.sorted))
+	m.entries = make([]entry, 0, len(s.sorted)+1)
+	// An entry about the sender itself carries reportHearsMajority; older
+	// receivers never look their sender's own id up, so they ignore it.
+	var selfFlags uint8
+	if s.hearsMajority(now) {
+		selfFlags = reportHearsMajority
+	}
+	selfDone := false
 	for _, p := range s.sorted {
-		if len(m.entries) > 0 && m.entries[len(m.entries)-1].id == p.id {
+		if !selfDone && p.id >= s.selfID {
+			selfDone = true
+			if p.id != s.selfID { // equal: a collision with us; leave both out
+				m.entries = append(m.entries, entry{id: s.selfID, flags: selfFlags})
+			}
+		}
+		if len(m.entries) > 0 && m.entries[len(m.entries)-1].id == p.id || p.id == s.selfID {
 			continue // a 64-bit id collision: report neither twice nor ambiguously
 		}
 		m.entries = append(m.entries, entry{id: p.id, flags: s.flagsFor(now, p)})
+	}
+	if !selfDone {
+		m.entries = append(m.entries, entry{id: s.selfID, flags: selfFlags})
 	}
 	s.stats.Sent++
 	return encode(buf, s.sendMAC, &m)
@@ -267,12 +322,15 @@ func (s *state) rawQuorum(now time.Time) bool {
 }
 
 func (s *state) tieHeld(now time.Time) bool {
-	return len(s.peers) == 1 && !s.tieAt.IsZero() && now.Sub(s.tieAt) < s.t.stopAfter
+	return len(s.peers) <= 1 && !s.tieAt.IsZero() && now.Sub(s.tieAt) < s.t.stopAfter
 }
 
 func (s *state) inQuorum(now time.Time) bool {
 	if s.halted || s.left || now.Sub(s.start) < s.t.startHold {
 		return false
+	}
+	if len(s.peers) == 0 && s.tieAlone {
+		return s.tieHeld(now)
 	}
 	return s.rawQuorum(now) || s.tieHeld(now)
 }
@@ -329,6 +387,9 @@ func (s *state) nextDeadline(now time.Time) time.Time {
 	}
 	for _, p := range s.peers {
 		consider(p.added.Add(s.t.deadAfter))
+		if !p.deafSince.IsZero() {
+			consider(p.deafSince.Add(s.t.deafAfter))
+		}
 		if !p.last.IsZero() {
 			consider(p.last.Add(s.t.stopAfter))
 			consider(p.last.Add(s.t.deadAfter))
@@ -337,11 +398,14 @@ func (s *state) nextDeadline(now time.Time) time.Time {
 	return next
 }
 
-// wantTie: two expected members and the peer is not clearly there. The
+// wantTie: one or two expected members and the peer (if any) is not clearly there. The
 // caller asks the tie breaker at most once per Interval while this holds.
 func (s *state) wantTie(now time.Time) bool {
-	if len(s.peers) != 1 || s.halted || s.left {
+	if len(s.peers) > 1 || s.halted || s.left {
 		return false
+	}
+	if len(s.peers) == 0 {
+		return s.tieAlone // alone: hold it all the time
 	}
 	for _, p := range s.peers {
 		if p.last.IsZero() || now.Sub(p.last) >= s.t.interval*3/2 {

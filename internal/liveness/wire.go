@@ -46,6 +46,9 @@ const (
 	reportStable = 1 << 1
 	// reportGone: left, or silent for at least DeadAfter.
 	reportGone = 1 << 2
+	// reportHearsMajority, in the entry about the sender itself: the sender
+	// heard enough peers within StopAfter to be in quorum.
+	reportHearsMajority = 1 << 3
 )
 
 var (

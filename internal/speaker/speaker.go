@@ -73,7 +73,8 @@ type Options struct {
 	LBClass         string
 	IgnoreExcludeLB bool
 	// LivenessBindAddress is the IP the liveness socket binds; "" means the
-	// Node's InternalIP. Peers are always reached at their InternalIP.
+	// Node's InternalIP. Peers reach it at the address published in
+	// LivenessAnnotation (the InternalIP when bound to a wildcard).
 	LivenessBindAddress string
 	LivenessPort        int
 	// LivenessSecret is the Secret (key "secretkey") holding the shared key.
@@ -92,6 +93,13 @@ type Options struct {
 	// started, the status writer treats "announce nothing" as real and
 	// deletes this node's ServiceL2Status objects (default 10s).
 	SettleAfter time.Duration
+	// MembershipStep: at least this long between two changes of the
+	// liveness member set (default 1s; see stepPeers).
+	MembershipStep time.Duration
+	// EvictAfter: a member liveness has declared down this long is evicted
+	// from the member set (its LivenessAnnotation set to ""), so the others
+	// count their majority without it (default 1s).
+	EvictAfter time.Duration
 }
 
 func (o *Options) defaults() {
@@ -112,6 +120,12 @@ func (o *Options) defaults() {
 	}
 	if o.SettleAfter <= 0 {
 		o.SettleAfter = 10 * time.Second
+	}
+	if o.MembershipStep <= 0 {
+		o.MembershipStep = time.Second
+	}
+	if o.EvictAfter <= 0 {
+		o.EvictAfter = time.Second
 	}
 }
 
@@ -150,8 +164,9 @@ type Speaker struct {
 	pubKick  chan struct{}
 	status   *statusWriter
 	elect    *rendezvous.Cache
-	memReady chan Membership
+	memReady chan readyMember
 	ready    atomic.Value // readyState: what Ready reports
+	members  *membership
 
 	// owned by the loop goroutine
 	mem        Membership
@@ -160,7 +175,10 @@ type Speaker struct {
 	owned      map[netip.Addr][]string
 	live       []string
 	liveKnown  bool
-	peers      map[string]netip.AddrPort
+	peers      map[string]netip.AddrPort // applied to liveness; nil before the first
+	wantPeers  map[string]netip.AddrPort // from LivenessAnnotation
+	peersAt    time.Time
+	downSince  map[string]time.Time
 	adErrors   map[string]string
 	lastGood   config.LastGood // last valid spec per pool, as the controller keeps it
 	reasons    map[string]string
@@ -184,7 +202,8 @@ func New(o Options, d Deps) (*Speaker, error) {
 		opts: o, cache: d.Cache, reader: d.Cache, client: d.Client, apiReader: d.APIReader,
 		recorder: d.Recorder, ann: d.Announcer, runAnn: d.RunAnnouncer, newMem: d.NewMembership,
 		metrics: d.Metrics, log: d.Log,
-		kick: make(chan struct{}, 1), pubKick: make(chan struct{}, 1), memReady: make(chan Membership, 1),
+		kick: make(chan struct{}, 1), pubKick: make(chan struct{}, 1), memReady: make(chan readyMember, 1),
+		members: &membership{kick: make(chan struct{}, 1)}, downSince: map[string]time.Time{},
 		elect: rendezvous.NewCache(), owned: map[netip.Addr][]string{},
 		adErrors: map[string]string{}, reasons: map[string]string{},
 	}
@@ -282,6 +301,7 @@ func (s *Speaker) Start(ctx context.Context) error {
 	var bgWG sync.WaitGroup
 	bgWG.Go(func() { s.status.run(bg) })
 	bgWG.Go(func() { s.publishInterfaces(bg) })
+	bgWG.Go(func() { s.writeMembership(bg) })
 	memCtx, memCancel := context.WithCancel(context.Background())
 	var memWG sync.WaitGroup
 	awaitCtx, awaitCancel := context.WithCancel(ctx)
@@ -300,6 +320,15 @@ func (s *Speaker) Start(ctx context.Context) error {
 	s.log.Info("stopped announcing; left the membership")
 	bgCancel()
 	bgWG.Wait()
+	if s.mem != nil {
+		// Out of the member set: the others shrink their majority once they
+		// have us down (the goodbye did that already).
+		pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.patchMember(pctx, s.opts.Node, "", ""); err != nil {
+			s.log.Error(err, "clearing this node's liveness membership", "annotation", LivenessAnnotation)
+		}
+		cancel()
+	}
 	dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	if err := s.status.deleteAll(dctx); err != nil {
 		s.log.Error(err, "deleting this node's ServiceL2Status objects")
@@ -329,19 +358,25 @@ func (s *Speaker) loop(ctx, memCtx context.Context, memWG *sync.WaitGroup, annDo
 		case err := <-annDone:
 			s.log.Error(err, "the layer 2 announcer stopped; stopping the speaker")
 			return err
-		case m := <-s.memReady:
+		case r := <-s.memReady:
+			m := r.m
 			s.mem, s.memStarted = m, time.Now()
 			s.metrics.setMembership(m)
+			s.peers, _, _ = stepPeers(nil, s.wantPeers, nil)
+			s.peersAt = s.memStarted
 			m.SetPeers(s.peers)
+			s.members.setSelf(r.addr)
 			memWG.Go(func() {
 				if err := m.Run(memCtx); err != nil {
 					s.log.Error(err, "liveness stopped")
 				}
+				s.members.setSelf("") // not a member any more
 			})
 			changes = m.Changes()
 			s.decide(time.Time{})
 		case <-changes:
 			s.decide(time.Now())
+			s.syncPeers(time.Now())
 		case ev := <-s.ann.InterfaceEvents():
 			s.log.Info("interface changed", "interface", ev.Interface, "up", ev.Up, "reason", ev.Reason, "stranded", ev.Stranded)
 			if s.refreshInterfaces() {
@@ -353,6 +388,7 @@ func (s *Speaker) loop(ctx, memCtx context.Context, memWG *sync.WaitGroup, annDo
 				s.rebuild()
 			}
 			s.decide(time.Time{}) // also settles the status writer
+			s.syncPeers(time.Now())
 		case <-s.kick:
 			if !pending {
 				pending = true
@@ -448,8 +484,8 @@ func (s *Speaker) readConfig(ctx context.Context) (*Config, []problem, error) {
 	peers := map[string]netip.AddrPort{}
 	for i := range nodes.Items {
 		n := &nodes.Items[i]
-		if ip, ok := InternalIP(n); ok {
-			peers[n.Name] = netip.AddrPortFrom(ip, uint16(s.opts.LivenessPort))
+		if ap, ok := Member(n, s.opts.LivenessPort); ok && n.Name != s.opts.Node {
+			peers[n.Name] = ap
 		}
 		node := NodeFrom(n)
 		if n.Name == s.opts.Node {
@@ -459,6 +495,8 @@ func (s *Speaker) readConfig(ctx context.Context) (*Config, []problem, error) {
 			if s.annotationStale(n) {
 				poke(s.pubKick)
 			}
+			poke(s.members.kick) // our liveness annotation may have been evicted
+
 			own := s.live
 			if node.InterfacesKnown {
 				own = intersect(node.Interfaces, s.live)
@@ -467,12 +505,8 @@ func (s *Speaker) readConfig(ctx context.Context) (*Config, []problem, error) {
 		}
 		cfg.Nodes = append(cfg.Nodes, node)
 	}
-	if !mapsEqualAddr(peers, s.peers) {
-		s.peers = peers
-		if s.mem != nil {
-			s.mem.SetPeers(peers)
-		}
-	}
+	s.wantPeers = peers
+	s.syncPeers(time.Now())
 
 	var svcs corev1.ServiceList
 	if err := s.reader.List(ctx, &svcs, noCopy); err != nil {
@@ -560,6 +594,9 @@ func (s *Speaker) decide(t0 time.Time) {
 		s.log.Info("liveness view", "inQuorum", view.InQuorum, "alive", view.Alive, "expected", view.Expected)
 	}
 	s.lastView = view
+	if s.mem != nil {
+		s.trackDown(time.Now(), view.InQuorum, view.Alive)
+	}
 	settled := s.mem != nil && (view.InQuorum || time.Since(s.memStarted) > s.opts.SettleAfter)
 	s.metrics.setAnnounced(s.opts.Node, &res)
 	s.status.update(s.opts.Node, &res, view.Alive, settled)
@@ -653,9 +690,13 @@ func (s *Speaker) awaitMembership(ctx context.Context) {
 		s.log.Error(err, "cannot start liveness; this speaker will never announce")
 		return
 	}
-	s.log.Info("liveness starting", "listen", cfg.Listen)
+	addr := s.publishedAddr(ctx, host)
+	if addr == "" {
+		return
+	}
+	s.log.Info("liveness starting", "listen", cfg.Listen, "published", addr)
 	select {
-	case s.memReady <- m:
+	case s.memReady <- readyMember{m: m, addr: addr}:
 	case <-ctx.Done():
 		return
 	}
@@ -791,4 +832,34 @@ func (s *Speaker) publishOnce(ctx context.Context) error {
 	s.published, s.publishedAt = want, time.Now()
 	s.log.Info("published interfaces", "annotation", InterfacesAnnotation, "value", want)
 	return nil
+}
+
+// readyMember is a new Membership and the address to publish for it.
+type readyMember struct {
+	m    Membership
+	addr string
+}
+
+// publishedAddr is where peers reach a socket bound to host: host itself, or
+// this Node's InternalIP for a wildcard. "" if ctx ends first.
+func (s *Speaker) publishedAddr(ctx context.Context, host string) string {
+	for {
+		ip, err := netip.ParseAddr(host)
+		if err == nil && !ip.IsUnspecified() {
+			return netip.AddrPortFrom(ip.Unmap(), uint16(s.opts.LivenessPort)).String()
+		}
+		var n corev1.Node
+		if err := s.reader.Get(ctx, types.NamespacedName{Name: s.opts.Node}, &n); err == nil {
+			if ip, ok := InternalIP(&n); ok {
+				host = ip.String()
+				continue
+			}
+		}
+		s.log.Info("waiting for this Node's InternalIP to publish the liveness address (or pass --liveness-bind-address)", "node", s.opts.Node)
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-time.After(2 * time.Second):
+		}
+	}
 }

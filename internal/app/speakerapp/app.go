@@ -64,7 +64,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Namespace, "namespace", "metallb-system", "namespace holding the metallb.io configuration, the memberlist Secret and the speakers' status objects")
 	fs.StringVar(&o.LBClass, "lb-class", "", "announce only Services with this spec.loadBalancerClass (default: Services with no class)")
 	fs.BoolVar(&o.IgnoreExcludeLB, "ignore-exclude-lb", false, "announce from nodes labelled node.kubernetes.io/exclude-from-external-load-balancers too")
-	fs.StringVar(&o.LivenessBindAddress, "liveness-bind-address", "", "IP the liveness UDP socket binds (default: this Node's InternalIP; peers are reached at their InternalIP)")
+	fs.StringVar(&o.LivenessBindAddress, "liveness-bind-address", "", "IP the liveness UDP socket binds (default: this Node's InternalIP; peers reach it at the address published in the ironlb.io/liveness Node annotation)")
 	fs.IntVar(&o.LivenessPort, "liveness-port", 7947, "UDP port of the liveness heartbeats, the same on every node")
 	fs.StringVar(&o.LivenessSecret, "liveness-secret", "memberlist", "Secret in --namespace whose \"secretkey\" authenticates the liveness heartbeats")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":7472", "address serving Prometheus metrics; 0 disables")

@@ -22,8 +22,9 @@ import (
 
 // TestShippedRBACIsEnough runs a speaker as the ServiceAccount of
 // config/speaker/rbac.yaml (applied to the test's namespace), in a two-node
-// cluster whose other node has no speaker, so the tie-breaker Lease is used too:
-// everything the speaker does must be allowed by the shipped, least-privilege RBAC.
+// cluster whose other node's speaker has crashed (its liveness annotation is
+// left over), so the tie-breaker Lease is used too: everything the speaker does must be allowed by the shipped,
+// least-privilege RBAC.
 func TestShippedRBACIsEnough(t *testing.T) {
 	f := newFixture(t)
 	root, err := testenv.RepoRoot()
@@ -53,7 +54,8 @@ func TestShippedRBACIsEnough(t *testing.T) {
 
 	a, b := fmt.Sprintf("t%d-solo", f.n), fmt.Sprintf("t%d-nospeaker", f.n)
 	f.node(a, "127.0.0.23", nil)
-	f.node(b, "127.0.0.24", nil) // an expected member that never answers
+	f.node(b, "127.0.0.24", nil)
+	f.annotate(b, speaker.LivenessAnnotation, fmt.Sprintf("127.0.0.24:%d", f.port)) // a member that never answers
 	pool := &metallbv1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "p"}, Spec: metallbv1beta1.IPAddressPoolSpec{Addresses: []string{"203.0.113.0/24"}}}
 	if err := f.c.Create(f.ctx, pool); err != nil {
 		t.Fatal(err)
@@ -82,8 +84,17 @@ func TestShippedRBACIsEnough(t *testing.T) {
 	if st := sp.member.Load().Stats(); st.TieBreakerWins == 0 {
 		t.Fatalf("tie breaker never won: %+v", st)
 	}
+	if v, _ := f.annotation(b, speaker.LivenessAnnotation); v == "" {
+		t.Fatal("the silent member of a set of two was evicted; the survivor must keep the Lease instead")
+	}
+	if v, _ := f.annotation(a, speaker.LivenessAnnotation); v != fmt.Sprintf("127.0.0.23:%d", f.port) {
+		t.Fatalf("own liveness annotation %q", v)
+	}
 	sp.shutdown(t)
 	f.eventually("the status to be deleted on stop", func() (bool, error) {
 		return len(f.statuses()) == 0, nil
 	})
+	if v, ok := f.annotation(a, speaker.LivenessAnnotation); !ok || v != "" {
+		t.Fatalf("liveness annotation after a graceful stop: %q (present %v), want empty", v, ok)
+	}
 }

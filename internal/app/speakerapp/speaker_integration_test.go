@@ -110,12 +110,16 @@ type killableMember struct {
 	cancel context.CancelFunc
 }
 
+// Run returns only when ctx ends: after kill the speaker goes on as if its
+// liveness had died with the node (it does not clear its liveness annotation).
 func (k *killableMember) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
+	inner, cancel := context.WithCancel(ctx)
 	k.mu.Lock()
 	k.cancel = cancel
 	k.mu.Unlock()
-	return k.Member.Run(ctx)
+	err := k.Member.Run(inner)
+	<-ctx.Done()
+	return err
 }
 
 func (k *killableMember) kill() {
@@ -149,6 +153,8 @@ type fixture struct {
 	// Optional: speaker options and a liveness config tweak for the next start.
 	speakerOpts *speaker.Options
 	tweak       func(*liveness.Config)
+	// opts, if set, adjusts the speakers' options (after speakerOpts).
+	opts func(*speaker.Options)
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -230,6 +236,9 @@ func (f *fixture) startWith(cfg *rest.Config, name, ip string) *speakerInst {
 	}
 	if f.speakerOpts != nil {
 		o.Speaker = *f.speakerOpts
+	}
+	if f.opts != nil {
+		f.opts(&o.Speaker)
 	}
 	mo := speakerapp.ManagerOptions(o)
 	skip := true
@@ -467,11 +476,16 @@ func TestTwoSpeakers(t *testing.T) {
 	}
 
 	// 1. Exactly one announces, one status, one event.
-	f.waitOwner(ip, owner, sp, svcName, 1)
-	if _, msgs := f.nodeAssigned(svcName); msgs[0] != assignedMsg(owner.node) {
-		t.Fatalf("event message %q, want %q", msgs[0], assignedMsg(owner.node))
+	// The first speaker up serves alone until the other joins its member
+	// set; count the events from when both are members.
+	f.members(sp, 2)
+	f.exclusive(ip, owner, sp)
+	base, msgs := f.nodeAssigned(svcName)
+	if !slices.Contains(msgs, assignedMsg(owner.node)) {
+		t.Fatalf("event messages %q, want %q", msgs, assignedMsg(owner.node))
 	}
-	f.steady(ip, owner, sp, svcName, 1)
+	f.waitOwner(ip, owner, sp, svcName, base)
+	f.steady(ip, owner, sp, svcName, base)
 	for _, n := range names {
 		if v, ok := f.nodeAnnotation(n); !ok || v != "eth0" {
 			t.Fatalf("node %s annotation %s = %q (present %v), want eth0", n, speaker.InterfacesAnnotation, v, ok)
@@ -509,15 +523,15 @@ func TestTwoSpeakers(t *testing.T) {
 		v, ok := f.nodeAnnotation(owner.node)
 		return ok && v == "", fmt.Errorf("%q %v", v, ok)
 	})
-	f.waitOwner(ip, other, sp, svcName, 2)
+	f.waitOwner(ip, other, sp, svcName, base+1)
 	owner.ann.setInterfaces([]string{"eth0"}, "")
-	f.waitOwner(ip, owner, sp, svcName, 3)
-	f.steady(ip, owner, sp, svcName, 3)
+	f.waitOwner(ip, owner, sp, svcName, base+2)
+	f.steady(ip, owner, sp, svcName, base+2)
 
 	// 3. The owner's liveness stops without a goodbye (crash, partition): it stops
 	// announcing at once, the other wins the tie-breaker Lease and takes over.
 	owner.member.Load().kill()
-	f.waitOwner(ip, other, sp, svcName, 4)
+	f.waitOwner(ip, other, sp, svcName, base+3)
 	var lease coordinationv1.Lease
 	if err := f.c.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: speaker.TieBreakLeaseName}, &lease); err != nil {
 		t.Fatalf("tie-breaker Lease: %v", err)
@@ -525,7 +539,7 @@ func TestTwoSpeakers(t *testing.T) {
 	if h := lease.Spec.HolderIdentity; h == nil || *h != other.node {
 		t.Fatalf("tie-breaker Lease held by %v, want %s", h, other.node)
 	}
-	f.steady(ip, other, sp, svcName, 4)
+	f.steady(ip, other, sp, svcName, base+3)
 
 	// 4. Graceful stop: the announcer withdraws and its status goes away.
 	other.shutdown(t)

@@ -306,6 +306,9 @@ var (
 
 func (r *Router) birdPaths(pfx netip.Prefix) ([]Path, error) {
 	out, err := r.birdc("show", "route", "for", pfx.String(), "all")
+	if strings.Contains(out, "Network not found") {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -428,9 +431,7 @@ func (r *Router) gobgpPaths(pfx netip.Prefix) ([]Path, error) {
 					_ = json.Unmarshal(a.Value, &v)
 					cur.LocalPref = v
 				case 8:
-					var v []uint32
-					_ = json.Unmarshal(a.Value, &v)
-					for _, c := range v {
+					for _, c := range a.Communities {
 						cur.Communities = append(cur.Communities, fmt.Sprintf("%d:%d", c>>16, c&0xffff))
 					}
 				case 32:

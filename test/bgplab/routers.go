@@ -591,3 +591,43 @@ func waitFor(d time.Duration, cond func() bool) error {
 }
 
 var _ = exec.Command
+
+// Client addresses behind a router (see AddClientBehind).
+var (
+	BehindClientV4 = netip.MustParseAddr("203.0.113.100")
+	BehindClientV6 = netip.MustParseAddr("2001:db8:7::100")
+	behindRouterV4 = netip.MustParseAddr("203.0.113.1")
+	behindRouterV6 = netip.MustParseAddr("2001:db8:7::1")
+)
+
+// AddClientBehind adds a client namespace "<prefix>bc" linked to the router
+// only (203.0.113.0/24, 2001:db8:7::/64), with default routes through it,
+// and routes back to that network from every node through the router: the
+// client's traffic to a Service IP crosses the router's BGP (ECMP) routes.
+func AddClientBehind(l *netlab.Lab, r *Router) (string, error) {
+	ns, err := l.AddNS("bc")
+	if err != nil {
+		return "", err
+	}
+	if err := l.Link(r.NS, "eth1", []string{behindRouterV4.String() + "/24", behindRouterV6.String() + "/64"},
+		ns, "eth0", []string{BehindClientV4.String() + "/24", BehindClientV6.String() + "/64"}); err != nil {
+		return "", err
+	}
+	if err := l.IP(ns, "route", "add", "default", "via", behindRouterV4.String()); err != nil {
+		return "", err
+	}
+	if err := l.IP(ns, "-6", "route", "add", "default", "via", behindRouterV6.String()); err != nil {
+		return "", err
+	}
+	for _, n := range l.Nodes {
+		if err := l.IP(n.NS, "route", "add", "203.0.113.0/24", "via", r.IPv4.String()); err != nil {
+			return "", err
+		}
+		if n.IPv6.IsValid() && r.IPv6.IsValid() {
+			if err := l.IP(n.NS, "-6", "route", "add", "2001:db8:7::/64", "via", r.IPv6.String()); err != nil {
+				return "", err
+			}
+		}
+	}
+	return ns, nil
+}

@@ -631,3 +631,43 @@ func AddClientBehind(l *netlab.Lab, r *Router) (string, error) {
 	}
 	return ns, nil
 }
+
+// BFDUp reports the FRR router's BFD sessions that are up, by peer address.
+func (r *Router) BFDUp() (map[netip.Addr]bool, error) {
+	out := map[netip.Addr]bool{}
+	switch r.Kind {
+	case FRR:
+		s, err := r.vtysh("show bfd peers json")
+		if err != nil {
+			return nil, err
+		}
+		var ps []struct {
+			Peer   string `json:"peer"`
+			Status string `json:"status"`
+		}
+		if err := json.Unmarshal([]byte(s), &ps); err != nil {
+			return nil, fmt.Errorf("frr bfd json: %w: %s", err, s)
+		}
+		for _, p := range ps {
+			if a, err := netip.ParseAddr(p.Peer); err == nil {
+				out[a] = p.Status == "up"
+			}
+		}
+	case BIRD:
+		s, err := r.birdc("show", "bfd", "sessions")
+		if err != nil {
+			return nil, err
+		}
+		for _, line := range strings.Split(s, "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 3 {
+				if a, err := netip.ParseAddr(f[0]); err == nil {
+					out[a] = f[2] == "Up"
+				}
+			}
+		}
+	default:
+		return nil, fmt.Errorf("BFD state not read from %s", r.Kind)
+	}
+	return out, nil
+}

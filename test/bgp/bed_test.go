@@ -98,7 +98,10 @@ func newBed(t *testing.T, o bedOpts) *bed {
 		b.routers[k] = r
 	}
 	for _, n := range l.Nodes {
-		s, err := bgplab.StartSpeaker(l, n.NS, fmt.Sprintf("node-%d", n.Index), n.IPv4)
+		if err := bgplab.StartEcho(l, n.NS, fmt.Sprintf("node-%d", n.Index)); err != nil {
+			t.Fatal(err)
+		}
+		s, err := bgplab.StartSpeaker(l, n.NS, n.IPv4)
 		if err != nil {
 			t.Fatal(err)
 		}

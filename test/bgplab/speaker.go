@@ -37,6 +37,8 @@ func HelperMain() {
 	switch role {
 	case "speaker":
 		err = runSpeaker(os.Args[1:], os.Stdin, os.Stdout)
+	case "echo":
+		err = runEcho(os.Args[1:])
 	default:
 		err = fmt.Errorf("unknown bgplab helper role %q", role)
 	}
@@ -64,7 +66,6 @@ func runSpeaker(args []string, in io.Reader, out io.Writer) error {
 	fs := flag.NewFlagSet("speaker", flag.ContinueOnError)
 	routerID := fs.String("router-id", "", "BGP router ID")
 	asn := fs.Uint("asn", 64512, "global ASN")
-	name := fs.String("name", "", "node name answered on :8080")
 	grTime := fs.Uint("gr-time", 0, "graceful restart time (s)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -73,13 +74,6 @@ func runSpeaker(args []string, in io.Reader, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", ":8080")
-	if err != nil {
-		return err
-	}
-	go func() {
-		_ = http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, *name) }))
-	}()
 	ctx := context.Background()
 	eng, err := bgp.New(ctx, bgp.Options{RouterID: id, ASN: uint32(*asn), GracefulRestartTime: uint32(*grTime)})
 	if err != nil {
@@ -133,16 +127,11 @@ type Speaker struct {
 
 // StartSpeaker runs the BGP engine in namespace ns (re-executing the test
 // binary; see HelperMain). It is killed by the lab's Close.
-func StartSpeaker(l *netlab.Lab, ns, name string, routerID netip.Addr, extra ...string) (*Speaker, error) {
-	exe, err := os.Executable()
+func StartSpeaker(l *netlab.Lab, ns string, routerID netip.Addr, extra ...string) (*Speaker, error) {
+	cmd, err := helper(ns, "speaker", append([]string{"-router-id", routerID.String()}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"-router-id", routerID.String(), "-name", name}, extra...)
-	cmd := netlab.Command(ns, exe, args...)
-	cmd.Env = append(os.Environ(), helperEnv+"=speaker")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -208,4 +197,37 @@ func (s *Speaker) Kill() error {
 func (s *Speaker) Stop() error {
 	_ = s.in.Close()
 	return s.cmd.Wait()
+}
+
+func helper(ns, role string, args ...string) (*exec.Cmd, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := netlab.Command(ns, exe, args...)
+	cmd.Env = append(os.Environ(), helperEnv+"="+role)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Stderr = os.Stderr
+	return cmd, nil
+}
+
+// StartEcho runs an HTTP server on :8080 in ns answering name (the
+// Service's backend on a node; it outlives speaker restarts).
+func StartEcho(l *netlab.Lab, ns, name string) error {
+	cmd, err := helper(ns, "echo", name)
+	if err != nil {
+		return err
+	}
+	return l.Start(cmd)
+}
+
+func runEcho(args []string) error {
+	if len(args) != 1 {
+		return errors.New("usage: echo NAME")
+	}
+	ln, err := net.Listen("tcp", ":8080")
+	if err != nil {
+		return err
+	}
+	return http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, args[0]) }))
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	bgppkt "github.com/osrg/gobgp/v4/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v4/pkg/server"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // These tests run the engine against GoBGP "routers" on loopback addresses
@@ -156,10 +157,18 @@ func TestEnginePerPeerRoutesWithoutResets(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	for _, s := range steps {
+	for i, s := range steps {
 		apply(Desired{Peers: []Peer{pa, pb}, Routes: s.routes})
 		waitRIB(t, a, s.wantA)
 		waitRIB(t, b, s.wantB)
+		if i == 0 {
+			checkMetrics(t, e, map[string]float64{
+				fmt.Sprintf("metallb_bgp_session_up{peer=127.0.0.11:%d}", a.port):               1,
+				fmt.Sprintf("metallb_bgp_session_up{peer=127.0.0.12:%d}", b.port):               1,
+				fmt.Sprintf("metallb_bgp_announced_prefixes_total{peer=127.0.0.11:%d}", a.port): 1,
+				fmt.Sprintf("metallb_bgp_announced_prefixes_total{peer=127.0.0.12:%d}", b.port): 2,
+			})
+		}
 	}
 	// Removing peer a leaves b's session alone.
 	apply(Desired{Peers: []Peer{pb}, Routes: []Route{{Prefix: x}}})
@@ -177,6 +186,31 @@ func TestEnginePerPeerRoutesWithoutResets(t *testing.T) {
 		}
 		if up {
 			t.Errorf("router a still established after its peer was removed")
+		}
+	}
+}
+
+func checkMetrics(t *testing.T, e *Engine, want map[string]float64) {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(e.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "{" + l.GetName() + "=" + l.GetValue() + "}"
+			}
+			got[key] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], v, got)
 		}
 	}
 }

@@ -5,13 +5,14 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/ironlb/ironlb/internal/config"
 	"github.com/ironlb/ironlb/internal/election"
 )
 
 // benchConfig: 1,000 nodes, 10,000 Services (a tenth ETP Local with endpoints on
 // three nodes) in one /16 pool.
 func benchConfig() (*Config, []string) {
-	c := &Config{Self: "node-0007", Pools: []Pool{pool("p", nil, "198.18.0.0/16")}, Ads: []Ad{{Name: "all"}}}
+	c := &Config{Self: "node-0007", Pools: config.Pools{pool("p", nil, "198.18.0.0/16")}, Ads: []config.L2Ad{{Name: "all"}}}
 	var names []string
 	for i := range 1000 {
 		n := fmt.Sprintf("node-%04d", i)

@@ -1,19 +1,14 @@
 package speaker
 
 import (
-	"errors"
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
-	metallbv1beta1 "github.com/ironlb/ironlb/api/v1beta1"
-	"github.com/ironlb/ironlb/internal/ipnet"
+	"github.com/ironlb/ironlb/internal/config"
 	"github.com/ironlb/ironlb/internal/svcinfo"
 )
 
@@ -27,9 +22,6 @@ import (
 // interfaces went down.
 const InterfacesAnnotation = "ironlb.io/l2-interfaces"
 
-// maxIfaceName is IFNAMSIZ-1.
-const maxIfaceName = 15
-
 // ParseInterfaces parses an InterfacesAnnotation value into sorted, unique
 // names. Empty (or only spaces) is the empty list.
 func ParseInterfaces(v string) ([]string, error) {
@@ -39,7 +31,7 @@ func ParseInterfaces(v string) ([]string, error) {
 	}
 	for _, f := range strings.Split(v, ",") {
 		name := strings.TrimSpace(f)
-		if err := validIfaceName(name); err != nil {
+		if err := config.ValidInterfaceName(name); err != nil {
 			return nil, err
 		}
 		out = append(out, name)
@@ -53,71 +45,12 @@ func ParseInterfaces(v string) ([]string, error) {
 func FormatInterfaces(names []string) string {
 	var ok []string
 	for _, n := range names {
-		if validIfaceName(n) == nil {
+		if config.ValidInterfaceName(n) == nil {
 			ok = append(ok, n)
 		}
 	}
 	slices.Sort(ok)
 	return strings.Join(slices.Compact(ok), ",")
-}
-
-func validIfaceName(n string) error {
-	switch {
-	case n == "":
-		return errors.New("empty interface name")
-	case len(n) > maxIfaceName:
-		return fmt.Errorf("interface name %q longer than %d bytes", n, maxIfaceName)
-	case n == "." || n == "..":
-		return fmt.Errorf("invalid interface name %q", n)
-	}
-	for _, r := range n {
-		if r <= ' ' || r == '/' || r == ',' || r == ':' || r >= 0x7f {
-			return fmt.Errorf("invalid character %q in interface name %q", r, n)
-		}
-	}
-	return nil
-}
-
-// ParseAd converts an L2Advertisement; an error names the bad field.
-func ParseAd(ad *metallbv1beta1.L2Advertisement) (Ad, error) {
-	out := Ad{Name: ad.Name, Pools: ad.Spec.IPAddressPools, Interfaces: cloneSorted(ad.Spec.Interfaces)}
-	var err error
-	if out.PoolSelectors, err = selectors(ad.Spec.IPAddressPoolSelectors, "ipAddressPoolSelectors"); err != nil {
-		return Ad{}, err
-	}
-	if out.NodeSelectors, err = selectors(ad.Spec.NodeSelectors, "nodeSelectors"); err != nil {
-		return Ad{}, err
-	}
-	if out.ServiceSelectors, err = selectors(ad.Spec.ServiceSelectors, "serviceSelectors"); err != nil {
-		return Ad{}, err
-	}
-	for i, n := range ad.Spec.Interfaces {
-		if err := validIfaceName(n); err != nil {
-			return Ad{}, fmt.Errorf("spec.interfaces[%d]: %w", i, err)
-		}
-	}
-	return out, nil
-}
-
-func selectors(in []metav1.LabelSelector, field string) ([]labels.Selector, error) {
-	var out []labels.Selector
-	for i := range in {
-		s, err := metav1.LabelSelectorAsSelector(&in[i])
-		if err != nil {
-			return nil, fmt.Errorf("spec.%s[%d]: %w", field, i, err)
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
-// ParsePool converts an IPAddressPool.
-func ParsePool(p *metallbv1beta1.IPAddressPool) (Pool, error) {
-	rs, err := ipnet.ParseAddresses(p.Spec.Addresses)
-	if err != nil {
-		return Pool{}, err
-	}
-	return Pool{Name: p.Name, Labels: p.Labels, Ranges: rs}, nil
 }
 
 // NodeFrom converts a Node. The interfaces come from InterfacesAnnotation; a

@@ -7,10 +7,9 @@ import (
 	"strconv"
 	"strings"
 
-	"go4.org/netipx"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/ironlb/ironlb/internal/config"
 	"github.com/ironlb/ironlb/internal/election"
 )
 
@@ -65,30 +64,15 @@ type Node struct {
 	InterfacesKnown bool
 }
 
-// Pool is an IPAddressPool.
-type Pool struct {
-	Name   string
-	Labels map[string]string
-	Ranges []netipx.IPRange
-}
-
-// Ad is a parsed L2Advertisement. A nil selector slice means "not set".
-type Ad struct {
-	Name             string
-	Pools            []string
-	PoolSelectors    []labels.Selector
-	NodeSelectors    []labels.Selector
-	ServiceSelectors []labels.Selector
-	Interfaces       []string
-}
-
 // Config is everything static (not liveness) that the decision depends on.
 type Config struct {
-	Self            string
-	Services        []Service
-	Nodes           []Node
-	Pools           []Pool
-	Ads             []Ad
+	Self     string
+	Services []Service
+	Nodes    []Node
+	// Pools and Ads come from internal/config, which the controller reads
+	// too: both agree on which pool an IP belongs to.
+	Pools           config.Pools
+	Ads             []config.L2Ad
 	IgnoreExcludeLB bool
 }
 
@@ -300,14 +284,14 @@ func (b *planBuilder) plan(svc *Service) svcPlan {
 		sp.reason = ReasonNoIPAllocated
 		return sp
 	}
-	pool := poolOf(b.cfg.Pools, svc.IPs)
+	pool := b.cfg.Pools.Of(svc.IPs...)
 	if pool == nil {
 		sp.reason = ReasonIPNotAllowed
 		return sp
 	}
 	var ads []int
 	for a := range b.cfg.Ads {
-		if adSelectsPool(&b.cfg.Ads[a], pool) && anySelects(b.cfg.Ads[a].ServiceSelectors, svc.Labels) {
+		if b.cfg.Ads[a].SelectsPool(pool) && b.cfg.Ads[a].SelectsService(svc.Labels) {
 			ads = append(ads, a)
 		}
 	}
@@ -404,11 +388,11 @@ type nodeFit struct {
 	ifaces []string // nil = all
 }
 
-func fitNode(ad *Ad, n *Node, ignoreExclude bool) nodeFit {
+func fitNode(ad *config.L2Ad, n *Node, ignoreExclude bool) nodeFit {
 	if reason := nodeUnusable(n, ignoreExclude); reason != "" {
 		return nodeFit{reason: reason}
 	}
-	if !anySelects(ad.NodeSelectors, n.Labels) {
+	if !ad.SelectsNode(n.Labels) {
 		return nodeFit{reason: ReasonNodeNotSelected}
 	}
 	if !n.InterfacesKnown {
@@ -441,60 +425,6 @@ func nodeUnusable(n *Node, ignoreExclude bool) string {
 		return ReasonNodeLabeledExcludeBalancers
 	}
 	return ""
-}
-
-// anySelects: no selectors selects everything; otherwise any must match.
-func anySelects(sels []labels.Selector, l map[string]string) bool {
-	if len(sels) == 0 {
-		return true
-	}
-	for _, s := range sels {
-		if s.Matches(labels.Set(l)) {
-			return true
-		}
-	}
-	return false
-}
-
-func adSelectsPool(ad *Ad, pool *Pool) bool {
-	if len(ad.Pools) == 0 && len(ad.PoolSelectors) == 0 {
-		return true
-	}
-	if slices.Contains(ad.Pools, pool.Name) {
-		return true
-	}
-	for _, s := range ad.PoolSelectors {
-		if s.Matches(labels.Set(pool.Labels)) {
-			return true
-		}
-	}
-	return false
-}
-
-// poolOf returns the pool holding every IP, or nil.
-func poolOf(pools []Pool, ips []netip.Addr) *Pool {
-	for i := range pools {
-		ok := true
-		for _, ip := range ips {
-			if !inRanges(pools[i].Ranges, ip) {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return &pools[i]
-		}
-	}
-	return nil
-}
-
-func inRanges(rs []netipx.IPRange, ip netip.Addr) bool {
-	for _, r := range rs {
-		if r.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }
 
 // Decide elects, for every shared IP, an owner among its candidates that the

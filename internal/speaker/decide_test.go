@@ -7,10 +7,9 @@ import (
 	"testing"
 
 	"go4.org/netipx"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
-	metallbv1beta1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/config"
 	"github.com/ironlb/ironlb/internal/election"
 )
 
@@ -18,8 +17,9 @@ import (
 // computed with election.Owner so the tables say "owner" instead of
 // hard-coding hash orders.
 
-func pool(name string, lbls map[string]string, cidrs ...string) Pool {
-	p := Pool{Name: name, Labels: lbls}
+func pool(name string, lbls map[string]string, cidrs ...string) config.Pool {
+	p := config.Pool{Labels: lbls}
+	p.Name = name
 	for _, c := range cidrs {
 		p.Ranges = append(p.Ranges, netipx.RangeOfPrefix(netip.MustParsePrefix(c)))
 	}
@@ -61,8 +61,8 @@ func baseConfig(self string) *Config {
 	return &Config{
 		Self:  self,
 		Nodes: nodes(all3...),
-		Pools: []Pool{pool("p4", map[string]string{"tier": "gold"}, "192.0.2.0/24"), pool("p6", nil, "2001:db8::/64"), pool("other", map[string]string{"tier": "tin"}, "198.51.100.0/24")},
-		Ads:   []Ad{{Name: "all"}},
+		Pools: config.Pools{pool("p4", map[string]string{"tier": "gold"}, "192.0.2.0/24"), pool("p6", nil, "2001:db8::/64"), pool("other", map[string]string{"tier": "tin"}, "198.51.100.0/24")},
+		Ads:   []config.L2Ad{{Name: "all"}},
 	}
 }
 
@@ -228,7 +228,7 @@ func TestDecide(t *testing.T) {
 			mutate: func(t *testing.T, c *Config) {
 				o := owner(t, ip, all3...)
 				c.Ads[0].NodeSelectors = []labels.Selector{sel(t, "kubernetes.io/hostname!="+o)}
-				c.Ads = append(c.Ads, Ad{Name: "second", NodeSelectors: []labels.Selector{sel(t, "kubernetes.io/hostname="+o)}, Interfaces: []string{"eth1"}})
+				c.Ads = append(c.Ads, config.L2Ad{Name: "second", Selection: config.Selection{NodeSelectors: []labels.Selector{sel(t, "kubernetes.io/hostname="+o)}}, Interfaces: []string{"eth1"}})
 			},
 			wantNode:   func(t *testing.T) string { return owner(t, ip, all3...) },
 			wantOwned:  true,
@@ -267,7 +267,7 @@ func TestDecide(t *testing.T) {
 			self: func(t *testing.T) string { return owner(t, ip, all3...) },
 			mutate: func(_ *testing.T, c *Config) {
 				c.Ads[0].Interfaces = []string{"eth1"}
-				c.Ads = append(c.Ads, Ad{Name: "b", Interfaces: []string{"eth0"}})
+				c.Ads = append(c.Ads, config.L2Ad{Name: "b", Interfaces: []string{"eth0"}})
 			},
 			wantNode:   func(t *testing.T) string { return owner(t, ip, all3...) },
 			wantOwned:  true,
@@ -277,7 +277,7 @@ func TestDecide(t *testing.T) {
 			name: "an ad without interfaces means all of them",
 			self: func(t *testing.T) string { return owner(t, ip, all3...) },
 			mutate: func(_ *testing.T, c *Config) {
-				c.Ads = append(c.Ads, Ad{Name: "b", Interfaces: []string{"eth0"}})
+				c.Ads = append(c.Ads, config.L2Ad{Name: "b", Interfaces: []string{"eth0"}})
 			},
 			wantNode:  func(t *testing.T) string { return owner(t, ip, all3...) },
 			wantOwned: true,
@@ -479,7 +479,7 @@ func TestSecondAdInterfaces(t *testing.T) {
 	c := baseConfig(o)
 	c.Services = []Service{svc("web", ip)}
 	c.Ads[0].NodeSelectors = []labels.Selector{sel(t, "kubernetes.io/hostname!="+o)}
-	c.Ads = append(c.Ads, Ad{Name: "second", NodeSelectors: []labels.Selector{sel(t, "kubernetes.io/hostname="+o)}, Interfaces: []string{"eth1"}})
+	c.Ads = append(c.Ads, config.L2Ad{Name: "second", Selection: config.Selection{NodeSelectors: []labels.Selector{sel(t, "kubernetes.io/hostname="+o)}}, Interfaces: []string{"eth1"}})
 	r := Decide(c, all3, true)
 	if got := r.Owned[netip.MustParseAddr(ip)]; !slices.Equal(got, []string{"eth1"}) {
 		t.Fatalf("owned interfaces %v, want [eth1]", got)
@@ -623,18 +623,5 @@ func TestPlanReuseAcrossLiveness(t *testing.T) {
 				t.Fatalf("alive %v: %s differs", alive, ip)
 			}
 		}
-	}
-}
-
-func TestParseAdBadSelector(t *testing.T) {
-	ad := &metallbv1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "bad"}}
-	ad.Spec.NodeSelectors = []metav1.LabelSelector{{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "x", Operator: "Bogus"}}}}
-	if _, err := ParseAd(ad); err == nil || !strings.Contains(err.Error(), "nodeSelectors[0]") {
-		t.Fatalf("err = %v, want a nodeSelectors[0] error", err)
-	}
-	ad.Spec.NodeSelectors = nil
-	ad.Spec.Interfaces = []string{"eth0", "bad/name"}
-	if _, err := ParseAd(ad); err == nil {
-		t.Fatal("bad interface name accepted")
 	}
 }

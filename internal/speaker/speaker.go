@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	metallbv1beta1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/config"
 	"github.com/ironlb/ironlb/internal/election"
 	"github.com/ironlb/ironlb/internal/l2"
 	"github.com/ironlb/ironlb/internal/liveness"
@@ -141,6 +142,7 @@ type Speaker struct {
 	liveKnown  bool
 	peers      map[string]netip.AddrPort
 	adErrors   map[string]string
+	lastGood   config.LastGood // last valid spec per pool, as the controller keeps it
 	reasons    map[string]string
 	lastView   liveness.View
 
@@ -353,47 +355,45 @@ func (s *Speaker) readConfig(ctx context.Context) (*Config, []problem, error) {
 	cfg := &Config{Self: s.opts.Node, IgnoreExcludeLB: s.opts.IgnoreExcludeLB}
 	var problems []problem
 
+	// Pools and advertisements mean what internal/config says, exactly as in
+	// the controller: the oldest of two overlapping pools wins, and a pool
+	// edited into a bad state keeps its last good spec.
 	var pools metallbv1beta1.IPAddressPoolList
 	if err := s.reader.List(ctx, &pools, client.InNamespace(s.opts.Namespace), noCopy); err != nil {
 		return nil, nil, err
 	}
-	for i := range pools.Items {
-		p, err := ParsePool(&pools.Items[i])
-		if err != nil {
-			problems = append(problems, problem{"IPAddressPool", pools.Items[i].Name, err.Error()})
-			continue
-		}
-		cfg.Pools = append(cfg.Pools, p)
-	}
-	sort.Slice(cfg.Pools, func(a, b int) bool { return cfg.Pools[a].Name < cfg.Pools[b].Name })
-
 	var ads metallbv1beta1.L2AdvertisementList
 	if err := s.reader.List(ctx, &ads, client.InNamespace(s.opts.Namespace), noCopy); err != nil {
 		return nil, nil, err
 	}
-	seen := map[string]bool{}
+	conf, lastGood := config.Build(config.Objects{Pools: pools.Items, L2Ads: ads.Items}, s.lastGood)
+	s.lastGood = lastGood
+	cfg.Pools, cfg.Ads = conf.Pools, conf.L2Ads
+	bad := map[string]string{}
+	for _, p := range conf.Problems {
+		problems = append(problems, problem{p.Kind, p.Object, p.Message})
+		if p.Kind == config.KindL2Advertisement {
+			bad[p.Object] = p.Message
+		}
+	}
 	for i := range ads.Items {
 		obj := &ads.Items[i]
-		seen[obj.Name] = true
-		ad, err := ParseAd(obj)
-		if err != nil {
-			problems = append(problems, problem{"L2Advertisement", obj.Name, err.Error()})
-			if s.adErrors[obj.Name] != err.Error() {
-				s.adErrors[obj.Name] = err.Error()
-				s.log.Error(err, "ignoring invalid L2Advertisement; the others still apply", "l2advertisement", obj.Name)
-				s.recorder.Eventf(obj.DeepCopy(), corev1.EventTypeWarning, EventConfigError, "speaker on node %q ignores L2Advertisement %q: %v", s.opts.Node, obj.Name, err)
-			}
+		msg, isBad := bad[obj.Name]
+		if !isBad {
+			delete(s.adErrors, obj.Name)
 			continue
 		}
-		delete(s.adErrors, obj.Name)
-		cfg.Ads = append(cfg.Ads, ad)
+		if s.adErrors[obj.Name] != msg {
+			s.adErrors[obj.Name] = msg
+			s.log.Error(errors.New(msg), "ignoring invalid L2Advertisement; the others still apply", "l2advertisement", obj.Name)
+			s.recorder.Eventf(obj.DeepCopy(), corev1.EventTypeWarning, EventConfigError, "speaker on node %q ignores L2Advertisement %q: %s", s.opts.Node, obj.Name, msg)
+		}
 	}
 	for n := range s.adErrors {
-		if !seen[n] {
+		if _, ok := bad[n]; !ok {
 			delete(s.adErrors, n)
 		}
 	}
-	sort.Slice(cfg.Ads, func(a, b int) bool { return cfg.Ads[a].Name < cfg.Ads[b].Name })
 
 	var nodes corev1.NodeList
 	if err := s.reader.List(ctx, &nodes, noCopy); err != nil {

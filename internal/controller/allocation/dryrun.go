@@ -9,8 +9,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ironlb/ironlb/internal/allocator"
+	"github.com/ironlb/ironlb/internal/config"
 	"github.com/ironlb/ironlb/internal/ipnet"
-	"github.com/ironlb/ironlb/internal/poolconfig"
 	"github.com/ironlb/ironlb/internal/svcinfo"
 )
 
@@ -21,7 +21,7 @@ type DryRun struct {
 	Pending  bool
 	Err      error // why the Service gets no IP
 	Events   []Event
-	Problems []poolconfig.Problem
+	Problems []config.Problem
 	// Pools lists every usable pool with its counters, for explanations.
 	Pools []PoolSummary
 }

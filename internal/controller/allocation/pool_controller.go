@@ -75,12 +75,12 @@ func (r *PoolReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Re
 	}
 	seen := map[string]bool{}
 	for _, p := range problems {
-		seen[p.Pool] = true
-		if r.reported[p.Pool] == p.Message {
+		seen[p.Object] = true
+		if r.reported[p.Object] == p.Message {
 			continue
 		}
-		r.reported[p.Pool] = p.Message
-		pool := &metallbv1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: p.Pool}}
+		r.reported[p.Object] = p.Message
+		pool := &metallbv1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: p.Object}}
 		if err := r.Reader.Get(ctx, client.ObjectKeyFromObject(pool), pool); err == nil {
 			r.Recorder.Event(pool, "Warning", "InvalidConfiguration", p.String())
 		}

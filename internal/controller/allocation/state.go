@@ -18,7 +18,7 @@ import (
 
 	metallbv1beta1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/allocator"
-	"github.com/ironlb/ironlb/internal/poolconfig"
+	"github.com/ironlb/ironlb/internal/config"
 	"github.com/ironlb/ironlb/internal/svcinfo"
 )
 
@@ -32,8 +32,8 @@ type State struct {
 	mu       sync.Mutex
 	alloc    *allocator.Allocator
 	pools    map[string]allocator.Pool
-	lastGood poolconfig.LastGood
-	problems []poolconfig.Problem
+	lastGood config.LastGood
+	problems []config.Problem
 	loaded   bool
 	adopted  bool
 	// pending holds Services that wanted an IP and did not get one; they are the
@@ -55,7 +55,7 @@ func NewState(namespace, lbClass string) *State {
 		LBClass:       lbClass,
 		alloc:         allocator.New(),
 		pools:         map[string]allocator.Pool{},
-		lastGood:      poolconfig.LastGood{},
+		lastGood:      config.LastGood{},
 		pending:       map[types.NamespacedName]struct{}{},
 		retry:         make(chan event.GenericEvent, 4096),
 		poolTouched:   make(chan event.GenericEvent, 4096),
@@ -76,19 +76,20 @@ func (s *State) loadPoolsLocked(ctx context.Context, c client.Reader) ([]string,
 			items = append(items, p)
 		}
 	}
-	res, next := poolconfig.Build(items, s.lastGood)
+	res, next := config.BuildPools(items, s.lastGood)
 	s.lastGood = next
-	changed := !s.loaded || !samePools(s.pools, res.Pools)
+	pools := res.Pools.Allocator()
+	changed := !s.loaded || !samePools(s.pools, pools)
 	s.problems = res.Problems
 	s.loaded = true
 	if !changed {
 		return nil, false, nil
 	}
-	s.pools = make(map[string]allocator.Pool, len(res.Pools))
-	for _, p := range res.Pools {
+	s.pools = make(map[string]allocator.Pool, len(pools))
+	for _, p := range pools {
 		s.pools[p.Name] = p
 	}
-	return s.alloc.SetPools(res.Pools), true, nil
+	return s.alloc.SetPools(pools), true, nil
 }
 
 // samePools compares pool configurations by value; selectors are compared by
@@ -279,8 +280,8 @@ func (s *State) PoolNames() []string {
 }
 
 // Problems returns the configuration problems found at the last load.
-func (s *State) Problems() (loaded bool, problems []poolconfig.Problem) {
+func (s *State) Problems() (loaded bool, problems []config.Problem) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.loaded, append([]poolconfig.Problem(nil), s.problems...)
+	return s.loaded, append([]config.Problem(nil), s.problems...)
 }

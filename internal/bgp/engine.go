@@ -238,6 +238,9 @@ func (e *Engine) apiPeer(p Peer) *api.Peer {
 	if p.SourceAddress.IsValid() {
 		ap.Transport.LocalAddress = p.SourceAddress.String()
 	}
+	if p.VRF != "" {
+		ap.Transport.BindInterface = p.VRF
+	}
 	if p.EBGPMultiHop {
 		ap.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: 255}
 	}

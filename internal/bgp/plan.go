@@ -40,6 +40,9 @@ type Peer struct {
 	DisableMP bool
 	// DualStack advertises both families over this one session.
 	DualStack bool
+	// VRF binds the session's socket to this Linux VRF device (or any
+	// interface): SO_BINDTODEVICE through GoBGP's transport BindInterface.
+	VRF string
 }
 
 // BFD is the subset of a BFDProfile GoBGP's native BFD honours.

@@ -46,7 +46,8 @@ type BGPOptions struct {
 type BGPReconciler struct {
 	opts   BGPOptions
 	reader client.Reader // cache
-	api    client.Reader // uncached (Secrets)
+	api    client.Reader // uncached (Secrets, ServiceBGPStatus)
+	writer client.Client
 
 	mu        sync.Mutex
 	eng       *bgp.Engine
@@ -62,7 +63,7 @@ func SetupBGP(mgr ctrl.Manager, o BGPOptions) (*BGPReconciler, error) {
 	if o.Resync == 0 {
 		o.Resync = 30 * time.Second
 	}
-	r := &BGPReconciler{opts: o, reader: mgr.GetClient(), api: mgr.GetAPIReader(), reported: map[string]bool{}, announced: map[string]string{}}
+	r := &BGPReconciler{opts: o, reader: mgr.GetClient(), api: mgr.GetAPIReader(), writer: mgr.GetClient(), reported: map[string]bool{}, announced: map[string]string{}}
 	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: "bgp"}}}
 	})
@@ -204,6 +205,13 @@ func (r *BGPReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (rec
 		}
 	}
 	r.report(problems, d)
+	// Status last: nothing between the decision and the engine waits on
+	// the API server.
+	if r.eng != nil || len(d.Desired.Peers) == 0 {
+		if err := r.syncBGPStatus(ctx, d.Services); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
 	return reconcile.Result{RequeueAfter: r.opts.Resync}, nil
 }
 

@@ -119,7 +119,8 @@ func (b *bed) peers(o bedOpts) []bgp.Peer {
 			p := bgp.Peer{Name: k + "-" + a.String(), Address: a, MyASN: nodeASN, PeerASN: r.ASN, Password: o.password,
 				HoldTime: 9 * time.Second, KeepaliveTime: 3 * time.Second, ConnectTime: time.Second, GracefulRestart: o.gr}
 			if o.bfd {
-				p.BFD = &bgp.BFD{ReceiveInterval: 100 * time.Millisecond, TransmitInterval: 100 * time.Millisecond, DetectMultiplier: 3}
+				iv := bgplab.BFDIntervalMS * time.Millisecond
+				p.BFD = &bgp.BFD{ReceiveInterval: iv, TransmitInterval: iv, DetectMultiplier: bgplab.BFDMultiplier}
 			}
 			ps = append(ps, p)
 		}

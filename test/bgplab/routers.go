@@ -22,6 +22,13 @@ import (
 	"github.com/ironlb/ironlb/test/netlab"
 )
 
+// BFD timers the routers use (and the tests give the speakers). Generous
+// enough for a loaded CI machine; bench/ measures tighter ones.
+const (
+	BFDIntervalMS = 300
+	BFDMultiplier = 5
+)
+
 // Kinds of router.
 const (
 	FRR   = "frr"
@@ -34,7 +41,7 @@ type Neighbor struct {
 	Addr     netip.Addr
 	ASN      uint32
 	Password string
-	BFD      bool // 100 ms x 3
+	BFD      bool // BFDInterval x BFDMultiplier
 	GR       bool // graceful restart helper
 }
 
@@ -127,7 +134,7 @@ func (r *Router) startFRR() error {
 		bfd = bfd || n.BFD
 	}
 	if bfd {
-		prof := "bfd\n profile fast\n  receive-interval 100\n  transmit-interval 100\n  detect-multiplier 3\n exit\nexit\n"
+		prof := fmt.Sprintf("bfd\n profile fast\n  receive-interval %d\n  transmit-interval %d\n  detect-multiplier %d\n exit\nexit\n", BFDIntervalMS, BFDIntervalMS, BFDMultiplier)
 		if err := os.WriteFile(r.path("bfdd.conf"), []byte(prof), 0o644); err != nil {
 			return err
 		}
@@ -263,7 +270,7 @@ func (r *Router) startBIRD() error {
 		b.WriteString("protocol kernel { ipv4 { export all; }; merge paths on; }\nprotocol kernel { ipv6 { export all; }; merge paths on; }\n")
 	}
 	if slices.ContainsFunc(r.Neighbors, func(n Neighbor) bool { return n.BFD }) {
-		b.WriteString("protocol bfd { interface \"*\" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; }; }\n")
+		fmt.Fprintf(&b, "protocol bfd { interface \"*\" { min rx interval %d ms; min tx interval %d ms; multiplier %d; }; }\n", BFDIntervalMS, BFDIntervalMS, BFDMultiplier)
 	}
 	for i, n := range r.Neighbors {
 		fam, local := "ipv4", r.IPv4

@@ -162,6 +162,7 @@ func ManagerOptions(o Options) ctrl.Options {
 		},
 		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{
 			&corev1.Event{}, &corev1.Secret{}, &metallbv1beta1.ServiceL2Status{}, &metallbv1beta1.ConfigurationState{},
+			&metallbv1beta1.ServiceBGPStatus{},
 		}}},
 	}
 }

@@ -48,6 +48,11 @@ func TestBGPSpeakerAdvertisesToRouter(t *testing.T) {
 		got := routerRIB(t, router)
 		return got["203.0.113.5/32"] == "[65000:7]", fmt.Errorf("rib %v", got)
 	})
+	f.eventually("ServiceBGPStatus naming the peer", func() (bool, error) {
+		st := f.bgpStatuses()
+		return len(st) == 1 && st[0].Status.Node == "bgp-a" && st[0].Status.ServiceName == "web" &&
+			slices.Equal(st[0].Status.Peers, []string{"tor"}), fmt.Errorf("%+v", st)
+	})
 	f.eventually("one nodeAssigned event for bgp", func() (bool, error) {
 		n, msgs := f.nodeAssigned("web")
 		return n == 1 && strings.Contains(msgs[0], `"bgp"`), fmt.Errorf("%d %v", n, msgs)
@@ -72,6 +77,10 @@ func TestBGPSpeakerAdvertisesToRouter(t *testing.T) {
 	f.eventually("route withdrawn", func() (bool, error) {
 		got := routerRIB(t, router)
 		return len(got) == 0, fmt.Errorf("rib %v", got)
+	})
+	f.eventually("ServiceBGPStatus removed", func() (bool, error) {
+		st := f.bgpStatuses()
+		return len(st) == 0, fmt.Errorf("%+v", st)
 	})
 	up, flops := routerSession(router)
 	if !up || flops != 0 {
@@ -134,4 +143,12 @@ func routerSession(s *server.BgpServer) (bool, uint32) {
 		flops = p.GetState().GetFlops()
 	})
 	return up, flops
+}
+
+func (f *fixture) bgpStatuses() []metallbv1beta1.ServiceBGPStatus {
+	var list metallbv1beta1.ServiceBGPStatusList
+	if err := f.c.List(f.ctx, &list, client.InNamespace(f.ns)); err != nil {
+		f.t.Fatal(err)
+	}
+	return list.Items
 }

@@ -63,19 +63,7 @@ func newBed(t *testing.T, o bedOpts) *bed {
 	}
 	l := netlab.NewT(t, netlab.Options{Nodes: o.nodes, IPv6: true})
 	b := &bed{lab: l, routers: map[string]*bgplab.Router{}}
-	// Not t.TempDir(): FRR drops to user "frr", which must reach the dir.
-	dir, err := os.MkdirTemp("", "ilb-bgplab-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = os.Chmod(dir, 0o755)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("router files kept in %s", dir)
-			return
-		}
-		_ = os.RemoveAll(dir)
-	})
+	dir := routerDir(t)
 	for _, k := range o.kinds {
 		spec := bgplab.RouterSpec{Kind: k, Name: "r" + k[:1]}
 		switch k {
@@ -200,4 +188,23 @@ func waitEstablished(t *testing.T, r *bgplab.Router, addrs []netip.Addr) {
 		}
 		return ""
 	})
+}
+
+// routerDir is a directory for router configs and sockets. Not t.TempDir():
+// FRR drops to user "frr", which must reach it.
+func routerDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ilb-bgplab-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chmod(dir, 0o755)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("router files kept in %s", dir)
+			return
+		}
+		_ = os.RemoveAll(dir)
+	})
+	return dir
 }

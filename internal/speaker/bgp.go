@@ -166,14 +166,16 @@ func (r *BGPReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (rec
 	}
 	d := DecideBGP(BGPInput{Self: self, DefaultRouterID: defaultID, Config: &cfg, Pools: pr.Pools, Services: in, IgnoreExcludeLB: r.opts.IgnoreExcludeLB})
 
-	var problems []string
+	var problems []bgpProblem
 	for _, p := range cfg.Problems {
-		problems = append(problems, p.String())
+		problems = append(problems, bgpProblem{kind: p.Kind, name: p.Object, msg: p.String()})
 	}
 	for _, u := range cfg.Unsupported {
-		problems = append(problems, u.String())
+		problems = append(problems, bgpProblem{kind: u.Kind, name: u.Object, msg: u.String()})
 	}
-	problems = append(problems, d.Problems...)
+	for _, m := range d.Problems {
+		problems = append(problems, bgpProblem{msg: m})
+	}
 
 	if len(d.Desired.Peers) > 0 && (r.eng == nil || r.routerID != d.RouterID) {
 		// A router ID change needs a new server: every session restarts,
@@ -198,7 +200,8 @@ func (r *BGPReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (rec
 	if r.eng != nil {
 		refused, err := r.eng.Apply(ctx, d.Desired)
 		for _, pe := range refused {
-			problems = append(problems, fmt.Sprintf("BGPPeer %q: %v", d.PeerNames[pe.Peer.Key()], pe.Err))
+			name := d.PeerNames[pe.Peer.Key()]
+			problems = append(problems, bgpProblem{kind: config.KindBGPPeer, name: name, msg: fmt.Sprintf("BGPPeer %q: %v", name, pe.Err)})
 		}
 		if err != nil {
 			r.opts.Log.Error(err, "applying BGP state")
@@ -218,12 +221,16 @@ func (r *BGPReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (rec
 // report logs and emits each problem once (as a Warning event on the
 // object it names), and a Normal nodeAssigned event only when the set of
 // peers carrying a Service from this node changes.
-func (r *BGPReconciler) report(problems []string, d BGPDecision) {
+func (r *BGPReconciler) report(problems []bgpProblem, d BGPDecision) {
 	now := map[string]bool{}
 	for _, p := range problems {
-		now[p] = true
-		if !r.reported[p] {
-			r.opts.Log.Info("BGP configuration problem", "problem", p)
+		now[p.msg] = true
+		if r.reported[p.msg] {
+			continue
+		}
+		r.opts.Log.Info("BGP configuration problem", "problem", p.msg)
+		if obj := r.problemObject(p); obj != nil && r.opts.Recorder != nil {
+			r.opts.Recorder.Eventf(obj, corev1.EventTypeWarning, EventConfigError, "speaker on node %q: %s", r.opts.Node, p.msg)
 		}
 	}
 	r.reported = now
@@ -269,4 +276,27 @@ func hashRouterID(node string) netip.Addr {
 		h *= 16777619
 	}
 	return netip.AddrFrom4([4]byte{byte(h >> 24), byte(h >> 16), byte(h >> 8), byte(h)})
+}
+
+// bgpProblem is a problem and the object it is about (kind "" = the node).
+type bgpProblem struct{ kind, name, msg string }
+
+// problemObject is the object a Warning event about p goes on.
+func (r *BGPReconciler) problemObject(p bgpProblem) client.Object {
+	var obj client.Object
+	switch p.kind {
+	case config.KindBGPPeer:
+		obj = &metallbv1beta2.BGPPeer{}
+	case config.KindBGPAdvertisement:
+		obj = &metallbv1beta1.BGPAdvertisement{}
+	case config.KindBFDProfile:
+		obj = &metallbv1beta1.BFDProfile{}
+	case config.KindCommunity:
+		obj = &metallbv1beta1.Community{}
+	default:
+		return nil
+	}
+	obj.SetNamespace(r.opts.Namespace)
+	obj.SetName(p.name)
+	return obj
 }

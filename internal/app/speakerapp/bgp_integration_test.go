@@ -65,6 +65,19 @@ func TestBGPSpeakerAdvertisesToRouter(t *testing.T) {
 	if err := f.c.Create(f.ctx, bad); err != nil {
 		t.Fatal(err)
 	}
+	f.eventually("a Warning event on the bad BGPPeer naming the Secret", func() (bool, error) {
+		var list corev1.EventList
+		if err := f.c.List(f.ctx, &list, client.InNamespace(f.ns)); err != nil {
+			return false, err
+		}
+		for _, e := range list.Items {
+			if e.InvolvedObject.Kind == "BGPPeer" && e.InvolvedObject.Name == "bad" && e.Type == corev1.EventTypeWarning &&
+				strings.Contains(e.Message, `Secret "missing" not found`) {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("%d events", len(list.Items))
+	})
 	// The exclude label withdraws the route, the session stays.
 	var n corev1.Node
 	if err := f.c.Get(f.ctx, types.NamespacedName{Name: "bgp-a"}, &n); err != nil {

@@ -74,6 +74,7 @@ lab: deps build ## The local lab: a real control plane, three simulated nodes, a
 bench: deps ## Headline benchmarks, each printing its figure and the ratio to a baseline measured in the same run.
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./internal/allocator/ ./internal/rendezvous/
 	KUBEBUILDER_ASSETS=$$(hack/kube-binaries.sh) $(GO) run ./bench/allocation -services 5000
+	$(GO) run ./bench/bgp -routes 200
 
 .PHONY: bench-failover
 bench-failover: deps build ## Layer-2 failover: crash, link cut, graceful stop, partition and pause, 20 trials each (needs root).

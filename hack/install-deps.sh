@@ -19,6 +19,10 @@ command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v nft >/dev/null 2>&1 || need+=(nftables) # e2e: a deaf node drops liveness inside its namespace
+# BGP test bed (test/bgplab): real routers run inside test namespaces only.
+[[ -x /usr/lib/frr/bgpd ]] || need+=(frr)
+command -v bird >/dev/null 2>&1 || need+=(bird2)
+command -v gobgpd >/dev/null 2>&1 || need+=(gobgpd)
 
 if [[ ${#need[@]} -eq 0 ]]; then
 	exit 0
@@ -29,5 +33,13 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q >/dev/null
+# frr, bird2 and gobgpd ship services; the tests run their own copies inside
+# namespaces, so keep the packages from starting anything in the root namespace.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [[ ! -e $policy ]]; then
+	printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1
+fi
 apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+if [[ $own_policy -eq 1 ]]; then rm -f "$policy"; fi
 echo "install-deps: installed ${need[*]}" >&2

@@ -25,6 +25,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	metallbv1beta1 "github.com/ironlb/ironlb/api/v1beta1"
+	metallbv1beta2 "github.com/ironlb/ironlb/api/v1beta2"
 	"github.com/ironlb/ironlb/internal/l2"
 	"github.com/ironlb/ironlb/internal/liveness"
 	ironlbruntime "github.com/ironlb/ironlb/internal/runtime"
@@ -153,10 +154,16 @@ func ManagerOptions(o Options) ctrl.Options {
 			ByObject: map[client.Object]cache.ByObject{
 				&metallbv1beta1.IPAddressPool{}:   {Namespaces: ns},
 				&metallbv1beta1.L2Advertisement{}: {Namespaces: ns},
+				// BGP (internal/speaker/bgp.go)
+				&metallbv1beta2.BGPPeer{}:          {Namespaces: ns},
+				&metallbv1beta1.BGPAdvertisement{}: {Namespaces: ns},
+				&metallbv1beta1.BFDProfile{}:       {Namespaces: ns},
+				&metallbv1beta1.Community{}:        {Namespaces: ns},
 			},
 		},
 		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{
 			&corev1.Event{}, &corev1.Secret{}, &metallbv1beta1.ServiceL2Status{}, &metallbv1beta1.ConfigurationState{},
+			&metallbv1beta1.ServiceBGPStatus{},
 		}}},
 	}
 }
@@ -222,5 +229,11 @@ func Setup(mgr ctrl.Manager, o Options, d Deps) error {
 	if err := mgr.AddReadyzCheck("liveness", func(*http.Request) error { return sp.Ready() }); err != nil {
 		return err
 	}
-	return mgr.Add(sp)
+	if err := mgr.Add(sp); err != nil {
+		return err
+	}
+	_, err = speaker.SetupBGP(mgr, speaker.BGPOptions{Node: o.NodeName, Namespace: o.Namespace, LBClass: o.LBClass,
+		IgnoreExcludeLB: o.IgnoreExcludeLB, Log: log.WithName("bgp"), Registry: d.Registry,
+		Recorder: mgr.GetEventRecorderFor(speaker.EventSource)}) //nolint:staticcheck // as above
+	return err
 }

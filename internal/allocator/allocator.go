@@ -336,7 +336,7 @@ func (a *Allocator) SetPools(pools []Pool) (evicted []string) {
 			evicted = append(evicted, k)
 			continue
 		}
-		a.commit(&al.svc, p, cands)
+		a.recommit(al, p, cands)
 	}
 	// Evicted Services still show their addresses until the controller writes
 	// their status: keep the addresses that are still in a pool reserved, and
@@ -600,6 +600,21 @@ func (a *Allocator) commit(svc *Service, p *poolState, cands []cand) {
 	s.Ports = slices.Clone(svc.Ports)
 	s.Families = slices.Clone(svc.Families)
 	a.allocs[svc.Key] = &alloc{svc: s, pool: p.cfg.Name, ips: ips}
+}
+
+// recommit re-records a kept allocation after SetPools, reusing its record: a
+// pool edit re-commits every allocation, so it must not allocate per Service
+// more than it has to.
+func (a *Allocator) recommit(al *alloc, p *poolState, cands []cand) {
+	k := shareKey{al.svc.SharingKey, al.svc.BackendKey}
+	for _, c := range cands {
+		if a.ips[c.addr] == nil {
+			a.newUse(c.addr, c.pos, k)
+		}
+		a.addOwner(a.ips[c.addr], al.svc.Key, al.svc.Ports)
+	}
+	al.pool = p.cfg.Name
+	a.allocs[al.svc.Key] = al
 }
 
 func subset(a, b []netip.Addr) bool {

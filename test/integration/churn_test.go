@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -228,7 +227,10 @@ func TestChurnNeverShowsOneIPInTwoServices(t *testing.T) {
 		time.Sleep(time.Duration(rnd.IntN(50)) * time.Millisecond)
 		ops = append(ops, fmt.Sprint(op))
 	}
-	t.Logf("churn: %d steps %v, %d Services left, %d watch events", len(ops), count, len(names), watcher.events)
+	watcher.mu.Lock()
+	events := watcher.events
+	watcher.mu.Unlock()
+	t.Logf("churn: %d steps %v, %d Services left, %d watch events", len(ops), count, len(names), events)
 
 	// Settle: every remaining Service with room gets an IP, and no IP is shown twice.
 	f.updatePool(shared.Name, func(p *metallbv1beta1.IPAddressPool) {
@@ -277,5 +279,3 @@ func (f *fixture) leaseHolder(name string) string {
 	}
 	return *l.Spec.HolderIdentity
 }
-
-var _ = sort.Strings

@@ -111,6 +111,13 @@ func (l *FencedLock) WriteDeadline() (time.Time, bool) {
 // timings above. It returns the lock (nil without leader election), whose
 // WriteDeadline fences the allocation writes: pass it as Options.Fence.
 func LeaderOptions(cfg *rest.Config, o *ctrl.Options, namespace, name string) (*FencedLock, error) {
+	return LeaderOptionsWith(cfg, o, namespace, name, LeaseDuration, RenewDeadline, RetryPeriod)
+}
+
+// LeaderOptionsWith is LeaderOptions with other timings (benchmarks compare
+// controller-runtime's defaults). The fence margin is a quarter of the lease,
+// at most FenceMargin.
+func LeaderOptionsWith(cfg *rest.Config, o *ctrl.Options, namespace, name string, ld, rd, rp time.Duration) (*FencedLock, error) {
 	if !o.LeaderElection {
 		return nil, nil
 	}
@@ -118,7 +125,7 @@ func LeaderOptions(cfg *rest.Config, o *ctrl.Options, namespace, name string) (*
 	if err != nil {
 		return nil, err
 	}
-	ld, rd, rp := LeaseDuration, RenewDeadline, RetryPeriod
+	lock.leaseDuration, lock.margin = ld, min(FenceMargin, ld/4)
 	o.LeaderElectionResourceLockInterface = lock
 	o.LeaseDuration, o.RenewDeadline, o.RetryPeriod = &ld, &rd, &rp
 	o.LeaderElectionReleaseOnCancel = true

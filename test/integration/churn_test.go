@@ -279,3 +279,45 @@ func (f *fixture) leaseHolder(name string) string {
 	}
 	return *l.Spec.HolderIdentity
 }
+
+// Restricting a full pool to another namespace evicts its holders; the waiting
+// Services of that namespace must not show an evicted IP before its holder's status
+// drops it (issue 7: team-a/waiting got 192.0.2.0 while default/holder showed it).
+func TestRestrictingAFullPoolNeverShowsOneIPTwice(t *testing.T) {
+	f := newFixture(t)
+	teamA := f.ns + "-team-a"
+	if err := f.c.Create(f.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: teamA}}); err != nil {
+		t.Fatal(err)
+	}
+	watcher := watchInvariant(t, f.ctx, f.lbClass, f.ns, teamA)
+	pool := f.pool("full", []string{"198.18.66.0/27"})
+	f.start()
+	const n = 32
+	f.createMany("holder", n)
+	f.waitAllAssigned(n)
+	for i := 0; i < n; i++ {
+		s := f.newServiceObject(fmt.Sprintf("waiting-%d", i))
+		s.Namespace = teamA
+		if err := f.c.Create(f.ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.waitEvent(teamA, fmt.Sprintf("waiting-%d", n-1), corev1.EventTypeWarning, "AllocationFailed", "no available IPs")
+	f.updatePool(pool.Name, func(p *metallbv1beta1.IPAddressPool) {
+		p.Spec.AllocateTo = &metallbv1beta1.ServiceAllocation{Namespaces: []string{teamA}}
+	})
+	f.eventually("every team-a Service to get an IP", func() (bool, error) {
+		var list corev1.ServiceList
+		if err := f.c.List(f.ctx, &list, client.InNamespace(teamA)); err != nil {
+			return false, err
+		}
+		got := 0
+		for _, s := range list.Items {
+			if len(s.Status.LoadBalancer.Ingress) > 0 {
+				got++
+			}
+		}
+		return got == n, fmt.Errorf("%d of %d", got, n)
+	})
+	watcher.check(t)
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -139,16 +141,26 @@ func TestChurnNeverShowsOneIPInTwoServices(t *testing.T) {
 		}
 	})
 
-	rnd := rand.New(rand.NewPCG(7, 11))
+	// IRONLB_CHURN_SECONDS runs the long version (minutes, for benchmarking);
+	// IRONLB_CHURN_SEED picks another sequence of operations.
+	seed, steps, runFor := uint64(7), 400, 45*time.Second
+	if v, err := strconv.ParseUint(os.Getenv("IRONLB_CHURN_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("IRONLB_CHURN_SECONDS")); err == nil && v > 0 {
+		steps, runFor = 1<<30, time.Duration(v)*time.Second
+	}
+	t.Logf("churn seed %d", seed)
+	rnd := rand.New(rand.NewPCG(seed, 11))
 	names := map[string]bool{}
 	next := 0
 	var ops []string
 	count := map[string]int{}
-	deadline := time.Now().Add(45 * time.Second)
-	for step := 0; step < 400 && time.Now().Before(deadline); step++ {
+	deadline := time.Now().Add(runFor)
+	for step := 0; step < steps && time.Now().Before(deadline); step++ {
 		op := rnd.IntN(100)
 		switch {
-		case op < 45: // create
+		case op < 40: // create
 			ns := f.ns
 			if rnd.IntN(2) == 0 {
 				ns = ns2
@@ -162,7 +174,7 @@ func TestChurnNeverShowsOneIPInTwoServices(t *testing.T) {
 			}
 			names[ns+"/"+name] = true
 			count["create"]++
-		case op < 70: // delete
+		case op < 60: // delete
 			for k := range names {
 				nsName := strings.SplitN(k, "/", 2)
 				err := f.c.Delete(f.ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: nsName[0], Name: nsName[1]}})
@@ -180,12 +192,12 @@ func TestChurnNeverShowsOneIPInTwoServices(t *testing.T) {
 			}
 			f.updatePool(shared.Name, func(p *metallbv1beta1.IPAddressPool) { p.Spec.Addresses = addrs })
 			count["pool-resize"]++
-		case op < 85: // restrict or open the shared pool to labelled namespaces
-			restrict := rnd.IntN(2) == 0
+		case op < 88: // restrict the shared pool to one namespace or open it to labelled namespaces
+			to := []string{f.ns, ns2, ""}[rnd.IntN(3)]
 			f.updatePool(shared.Name, func(p *metallbv1beta1.IPAddressPool) {
 				p.Spec.AllocateTo = nil
-				if restrict {
-					p.Spec.AllocateTo = &metallbv1beta1.ServiceAllocation{Namespaces: []string{f.ns}}
+				if to != "" {
+					p.Spec.AllocateTo = &metallbv1beta1.ServiceAllocation{Namespaces: []string{to}}
 				}
 			})
 			count["pool-restrict"]++

@@ -11,6 +11,7 @@
 // (issue "The controller") is ironlb within 2x of the floor at p50 and p99.
 //
 //	go run ./bench/allocation -services 5000
+//	go run ./bench/allocation -leader-kills 20
 package main
 
 import (
@@ -19,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,8 +48,13 @@ import (
 func main() {
 	n := flag.Int("services", 5000, "Services to create per controller")
 	creators := flag.Int("creators", 32, "parallel create calls")
+	kills := flag.Int("leader-kills", 0, "instead: crash the leader of two replicas this many times mid-burst (20 for the figure) and print the standby's time to first allocation, beside controller-runtime's default lease timings")
 	flag.Parse()
 	ctrl.SetLogger(discard())
+	if *kills > 0 {
+		leaderKills(*kills)
+		return
+	}
 
 	fmt.Printf("creating %d Services per run, %d parallel creators, each run on a fresh kube-apiserver + etcd\n\n", *n, *creators)
 	floor := onFreshControlPlane("floor", *n, *creators, startFloor)
@@ -66,6 +73,7 @@ func main() {
 		return "FAIL (target <= 2x)"
 	}
 	fmt.Printf("\nironlb / floor: p50 %.2fx %s, p99 %.2fx %s\n", r50, verdict(r50), r99, verdict(r99))
+	fmt.Printf("peak RSS of this process (benchmark + floor + ironlb controllers, in-process): %d MiB\n", peakRSSMiB())
 	fmt.Printf("reference, documented in the issue (MetalLB v0.16 controller, same machine kind): p50 13.6s, p99 25.2s, all 5000 after 77s\n")
 }
 
@@ -273,6 +281,22 @@ func startIronlb(ctx context.Context, cfg *rest.Config, ns, class string) error 
 		return err
 	}
 	return mgr.Start(ctx)
+}
+
+// peakRSSMiB reads VmHWM from /proc/self/status.
+func peakRSSMiB() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
+			return kb / 1024
+		}
+	}
+	return -1
 }
 
 func fatal(err error) {

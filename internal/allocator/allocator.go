@@ -230,8 +230,14 @@ type Allocator struct {
 	names  []string
 	lookup [2][]*segment // all segments of a family, sorted by first address
 	allocs map[string]*alloc
-	ips    map[netip.Addr]*ipUse
-	groups map[groupKey]*treap[*ipUse]
+	// releasing holds, per Service key, addresses the Service may still show
+	// in its status although it no longer owns them (evicted by SetPools, or
+	// given up by Retire). They stay in use, under the owner name
+	// releasingOwner(key), until EndRelease: an address leaves its holder's
+	// status before anyone else may be given it.
+	releasing map[string]*alloc
+	ips       map[netip.Addr]*ipUse
+	groups    map[groupKey]*treap[*ipUse]
 
 	fallback []*poolState // autoAssign pools without serviceAllocation, by name
 	withSA   []*poolState // autoAssign pools with serviceAllocation, by name
@@ -240,10 +246,11 @@ type Allocator struct {
 // New returns an Allocator with no pools.
 func New() *Allocator {
 	return &Allocator{
-		pools:  map[string]*poolState{},
-		allocs: map[string]*alloc{},
-		ips:    map[netip.Addr]*ipUse{},
-		groups: map[groupKey]*treap[*ipUse]{},
+		pools:     map[string]*poolState{},
+		allocs:    map[string]*alloc{},
+		releasing: map[string]*alloc{},
+		ips:       map[netip.Addr]*ipUse{},
+		groups:    map[groupKey]*treap[*ipUse]{},
 	}
 }
 
@@ -284,7 +291,11 @@ func (a *Allocator) SetPools(pools []Pool) (evicted []string) {
 		}
 	}
 	a.lookup = [2][]*segment{}
-	var seen netipx.IPSetBuilder
+	// claimed holds, per family, the merged ranges already owned by an earlier
+	// pool or range, so an overlapping range keeps only what is left. An ordered
+	// set makes this O(log n) per range: rebuilding an IPSet per range was
+	// quadratic (8,192 ranges: 13.9 s under the allocation lock).
+	claimed := [2]*treap[netipx.IPRange]{newTreap(cmpRange), newTreap(cmpRange)}
 	for _, name := range a.names {
 		p := a.pools[name]
 		p.spaces = [2]*space{{pool: p, family: IPv4}, {pool: p, family: IPv6}}
@@ -292,19 +303,10 @@ func (a *Allocator) SetPools(pools []Pool) (evicted []string) {
 			if !r.IsValid() {
 				continue
 			}
-			pieces := []netipx.IPRange{r}
-			if seenSet, _ := seen.IPSet(); seenSet.OverlapsRange(r) {
-				// Invalid config (overlap); the earlier range keeps the addresses.
-				var b netipx.IPSetBuilder
-				b.AddRange(r)
-				b.RemoveSet(seenSet)
-				set, _ := b.IPSet()
-				pieces = set.Ranges()
-			}
-			seen.AddRange(r)
-			for _, piece := range pieces {
+			fi := famIdx(familyOf(r.From()))
+			// Invalid config (overlap): the earlier range keeps the addresses.
+			for _, piece := range claim(claimed[fi], r) {
 				seg := newSegment(piece, p.cfg.AvoidBuggyIPs)
-				fi := famIdx(familyOf(piece.From()))
 				p.spaces[fi].addSegment(seg)
 				a.lookup[fi] = append(a.lookup[fi], seg)
 			}
@@ -325,6 +327,8 @@ func (a *Allocator) SetPools(pools []Pool) (evicted []string) {
 	a.allocs = make(map[string]*alloc, len(old))
 	a.ips = make(map[netip.Addr]*ipUse, len(a.ips))
 	a.groups = map[groupKey]*treap[*ipUse]{}
+	oldReleasing := a.releasing
+	a.releasing = make(map[string]*alloc, len(oldReleasing))
 	for _, k := range keys {
 		al := old[k]
 		cands, p, ok := a.locate(al.ips)
@@ -332,9 +336,148 @@ func (a *Allocator) SetPools(pools []Pool) (evicted []string) {
 			evicted = append(evicted, k)
 			continue
 		}
-		a.commit(&al.svc, p, cands)
+		a.recommit(al, p, cands)
+	}
+	// Evicted Services still show their addresses until the controller writes
+	// their status: keep the addresses that are still in a pool reserved, and
+	// remember all of them (a pool edited back must not hand them out either).
+	for _, k := range evicted {
+		a.hold(old[k].svc, old[k].ips)
+	}
+	rkeys := make([]string, 0, len(oldReleasing))
+	for k := range oldReleasing {
+		rkeys = append(rkeys, k)
+	}
+	sort.Strings(rkeys)
+	for _, k := range rkeys {
+		a.hold(oldReleasing[k].svc, oldReleasing[k].ips)
 	}
 	return evicted
+}
+
+// releasingOwner is the owner name of addresses a Service is releasing; it
+// cannot collide with a Service key (a name has no space) and reads well in
+// sharing errors.
+func releasingOwner(key string) string { return key + releasingSuffix }
+
+const releasingSuffix = " (releasing)"
+
+// hold adds ips to svc's releasing addresses. Addresses outside every pool are
+// remembered but need no reservation until a pool covers them again.
+func (a *Allocator) hold(svc Service, ips []netip.Addr) {
+	s := svc
+	s.Ports = slices.Clone(svc.Ports)
+	s.Families = slices.Clone(svc.Families)
+	if old := a.releasing[svc.Key]; old != nil {
+		// Releasing more: hold the union of addresses with the union of ports,
+		// rebuilt from scratch so every address carries the same owner record.
+		for _, p := range old.svc.Ports {
+			if !slices.Contains(s.Ports, p) {
+				s.Ports = append(s.Ports, p)
+			}
+		}
+		for _, ip := range old.ips {
+			if !slices.Contains(ips, ip) {
+				ips = append(ips, ip)
+			}
+		}
+		a.EndRelease(svc.Key)
+	}
+	r := &alloc{svc: s}
+	a.releasing[svc.Key] = r
+	svc = s
+	owner := releasingOwner(svc.Key)
+	k := shareKey{svc.SharingKey, svc.BackendKey}
+	for _, ip := range ips {
+		if !slices.Contains(r.ips, ip) {
+			r.ips = append(r.ips, ip)
+		}
+		if use := a.ips[ip]; use != nil {
+			if slices.Contains(use.svcs, owner) {
+				continue
+			}
+			a.addOwner(use, owner, svc.Ports)
+			continue
+		}
+		s, o := a.segmentFor(ip)
+		if s == nil {
+			continue
+		}
+		a.newUse(ip, pos{s, o}, k)
+		a.addOwner(a.ips[ip], owner, svc.Ports)
+	}
+}
+
+// Retire moves the Service's allocation to its releasing addresses: the
+// Service no longer owns them (it may be given others), but nobody else may
+// have them until EndRelease. The controller retires before it writes a
+// status without the addresses, and ends the release once that write is
+// confirmed. It returns the retired addresses.
+func (a *Allocator) Retire(key string) []netip.Addr {
+	al := a.allocs[key]
+	if al == nil {
+		return nil
+	}
+	ips := slices.Clone(al.ips)
+	a.release(key)
+	a.hold(al.svc, ips)
+	return ips
+}
+
+// EndRelease frees the Service's releasing addresses, once its status no
+// longer shows them. It returns the addresses no longer used by anyone.
+func (a *Allocator) EndRelease(key string) (freed []netip.Addr) {
+	r := a.releasing[key]
+	if r == nil {
+		return nil
+	}
+	delete(a.releasing, key)
+	owner := releasingOwner(key)
+	for _, ip := range r.ips {
+		use := a.ips[ip]
+		if use == nil || !slices.Contains(use.svcs, owner) {
+			continue
+		}
+		if a.dropOwner(use, owner) {
+			freed = append(freed, ip)
+		}
+	}
+	return freed
+}
+
+// Hold reserves ips as the Service's releasing addresses without checking
+// pools or sharing: for addresses a Service's status shows that it may not
+// keep (found at restart re-adoption), so nobody else gets them before its
+// status is rewritten.
+func (a *Allocator) Hold(svc Service, ips []netip.Addr) {
+	if svc.Key == "" {
+		return
+	}
+	norm := make([]netip.Addr, 0, len(ips))
+	for _, ip := range ips {
+		if ip.IsValid() {
+			norm = append(norm, ip.Unmap().WithZone(""))
+		}
+	}
+	a.hold(svc, norm)
+}
+
+// Admits reports whether the pool's serviceAllocation admits svc, and whether
+// the pool serves Services that do not name it (autoAssign).
+func (a *Allocator) Admits(pool string, svc Service) (admits, autoAssign bool) {
+	p := a.pools[pool]
+	if p == nil {
+		return false, false
+	}
+	return compatible(&p.cfg, &svc), p.cfg.AutoAssign
+}
+
+// Releasing returns the addresses the Service is releasing.
+func (a *Allocator) Releasing(key string) []netip.Addr {
+	if r := a.releasing[key]; r != nil {
+		return slices.Clone(r.ips)
+	}
+	return nil
 }
 
 type cand struct {
@@ -408,7 +551,7 @@ func checkShare(svcKey string, use *ipUse, k shareKey, ports []Port) error {
 	if !use.key.sharesWith(k) {
 		var others []string
 		for _, s := range use.svcs {
-			if s != svcKey {
+			if s != svcKey && s != releasingOwner(svcKey) {
 				others = append(others, s)
 			}
 		}
@@ -417,7 +560,7 @@ func checkShare(svcKey string, use *ipUse, k shareKey, ports []Port) error {
 		}
 	}
 	for _, p := range ports {
-		if cur := use.portOwner(p); cur != "" && cur != svcKey {
+		if cur := use.portOwner(p); cur != "" && cur != svcKey && cur != releasingOwner(svcKey) {
 			return errPortInUse(p, use.addr)
 		}
 	}
@@ -426,7 +569,7 @@ func checkShare(svcKey string, use *ipUse, k shareKey, ports []Port) error {
 
 func portsFree(svcKey string, use *ipUse, ports []Port) bool {
 	for _, p := range ports {
-		if cur := use.portOwner(p); cur != "" && cur != svcKey {
+		if cur := use.portOwner(p); cur != "" && cur != svcKey && cur != releasingOwner(svcKey) {
 			return false
 		}
 	}
@@ -436,38 +579,127 @@ func portsFree(svcKey string, use *ipUse, ports []Port) bool {
 // commit records svc's allocation; callers have validated it.
 func (a *Allocator) commit(svc *Service, p *poolState, cands []cand) {
 	a.release(svc.Key)
-	k := shareKey{svc.SharingKey, svc.BackendKey}
 	ips := make([]netip.Addr, len(cands))
 	for i, c := range cands {
 		ips[i] = c.addr
-		use := a.ips[c.addr]
-		if use == nil {
-			use = &ipUse{addr: c.addr, pos: c.pos, key: k}
-			use.svcs = use.one[:0]
-			c.pos.seg.markUsed(c.pos.ord)
-			c.pos.seg.sp.assigned++
-			a.ips[c.addr] = use
-			if k.sharing != "" {
-				gk := groupKey{k, c.pos.seg.sp}
-				g := a.groups[gk]
-				if g == nil {
-					g = newTreap(cmpUse)
-					a.groups[gk] = g
-				}
-				g.insert(use)
-			}
+	}
+	// The Service takes back everything it was releasing: its status keeps
+	// showing these addresses, so the reservation is superseded (and dropping
+	// it first lets the address take the Service's current sharing key).
+	if r := a.releasing[svc.Key]; r != nil && subset(r.ips, ips) {
+		a.EndRelease(svc.Key)
+	}
+	k := shareKey{svc.SharingKey, svc.BackendKey}
+	for _, c := range cands {
+		if a.ips[c.addr] == nil {
+			a.newUse(c.addr, c.pos, k)
 		}
-		use.svcs = append(use.svcs, svc.Key)
-		for _, port := range svc.Ports {
-			if use.portOwner(port) == "" {
-				use.ports = append(use.ports, portUse{port, svc.Key})
-			}
-		}
+		a.addOwner(a.ips[c.addr], svc.Key, svc.Ports)
 	}
 	s := *svc
 	s.Ports = slices.Clone(svc.Ports)
 	s.Families = slices.Clone(svc.Families)
 	a.allocs[svc.Key] = &alloc{svc: s, pool: p.cfg.Name, ips: ips}
+}
+
+// recommit re-records a kept allocation after SetPools, reusing its record: a
+// pool edit re-commits every allocation, so it must not allocate per Service
+// more than it has to.
+func (a *Allocator) recommit(al *alloc, p *poolState, cands []cand) {
+	k := shareKey{al.svc.SharingKey, al.svc.BackendKey}
+	for _, c := range cands {
+		if a.ips[c.addr] == nil {
+			a.newUse(c.addr, c.pos, k)
+		}
+		a.addOwner(a.ips[c.addr], al.svc.Key, al.svc.Ports)
+	}
+	al.pool = p.cfg.Name
+	a.allocs[al.svc.Key] = al
+}
+
+func subset(a, b []netip.Addr) bool {
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
+}
+
+// newUse marks a free address used under sharing key k.
+func (a *Allocator) newUse(addr netip.Addr, at pos, k shareKey) {
+	use := &ipUse{addr: addr, pos: at, key: k}
+	use.svcs = use.one[:0]
+	at.seg.markUsed(at.ord)
+	at.seg.sp.assigned++
+	a.ips[addr] = use
+	if k.sharing != "" {
+		gk := groupKey{k, at.seg.sp}
+		g := a.groups[gk]
+		if g == nil {
+			g = newTreap(cmpUse)
+			a.groups[gk] = g
+		}
+		g.insert(use)
+	}
+}
+
+// twin returns the other owner name of the same Service (its releasing record
+// for a Service key, and the reverse) and that owner's ports.
+func (a *Allocator) twin(owner string) (string, []Port) {
+	if key, ok := strings.CutSuffix(owner, releasingSuffix); ok {
+		if al := a.allocs[key]; al != nil {
+			return key, al.svc.Ports
+		}
+		return key, nil
+	}
+	if r := a.releasing[owner]; r != nil {
+		return releasingOwner(owner), r.svc.Ports
+	}
+	return releasingOwner(owner), nil
+}
+
+func (a *Allocator) addOwner(use *ipUse, owner string, ports []Port) {
+	use.svcs = append(use.svcs, owner)
+	for _, port := range ports {
+		if use.portOwner(port) == "" {
+			use.ports = append(use.ports, portUse{port, owner})
+		}
+	}
+}
+
+// dropOwner removes owner from the address and frees it when nobody is left,
+// reporting whether it did.
+func (a *Allocator) dropOwner(use *ipUse, owner string) bool {
+	use.svcs = slices.DeleteFunc(use.svcs, func(s string) bool { return s == owner })
+	// A Service and its own releasing record may sit on one address with one
+	// set of port entries between them: the one staying keeps the ports it has.
+	twin, twinPorts := a.twin(owner)
+	if !slices.Contains(use.svcs, twin) {
+		twinPorts = nil
+	}
+	for i := range use.ports {
+		if use.ports[i].svc == owner && slices.Contains(twinPorts, use.ports[i].port) {
+			use.ports[i].svc = twin
+		}
+	}
+	use.ports = slices.DeleteFunc(use.ports, func(pu portUse) bool { return pu.svc == owner })
+	if len(use.svcs) > 0 {
+		return false
+	}
+	use.pos.seg.markFree(use.pos.ord)
+	use.pos.seg.sp.assigned--
+	if use.key.sharing != "" {
+		gk := groupKey{use.key, use.pos.seg.sp}
+		if g := a.groups[gk]; g != nil {
+			g.delete(use)
+			if g.n == 0 {
+				delete(a.groups, gk)
+			}
+		}
+	}
+	delete(a.ips, use.addr)
+	return true
 }
 
 // release drops key's allocation and returns the addresses no longer used
@@ -483,33 +715,20 @@ func (a *Allocator) release(key string) (freed []netip.Addr) {
 		if use == nil {
 			panic("allocator: incoherent state, allocated address not tracked")
 		}
-		use.svcs = slices.DeleteFunc(use.svcs, func(s string) bool { return s == key })
-		use.ports = slices.DeleteFunc(use.ports, func(pu portUse) bool { return pu.svc == key })
-		if len(use.svcs) > 0 {
-			continue
+		if a.dropOwner(use, key) {
+			freed = append(freed, ip)
 		}
-		use.pos.seg.markFree(use.pos.ord)
-		use.pos.seg.sp.assigned--
-		if use.key.sharing != "" {
-			gk := groupKey{use.key, use.pos.seg.sp}
-			if g := a.groups[gk]; g != nil {
-				g.delete(use)
-				if g.n == 0 {
-					delete(a.groups, gk)
-				}
-			}
-		}
-		delete(a.ips, ip)
-		freed = append(freed, ip)
 	}
 	return freed
 }
 
-// Release drops the Service's allocation. It returns the addresses that
-// are no longer used by any Service (an address still shared by another
-// Service is not in the list); nil if the Service held nothing.
+// Release drops the Service's allocation and its releasing addresses (the
+// Service is gone or shows no address). It returns the addresses that are no
+// longer used by any Service (an address still shared by another Service is
+// not in the list); nil if the Service held nothing.
 func (a *Allocator) Release(key string) (freed []netip.Addr) {
-	return a.release(key)
+	freed = a.release(key)
+	return append(freed, a.EndRelease(key)...)
 }
 
 // Get returns the Service's pool and addresses.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,6 +90,8 @@ const (
 	opRelease
 	opExtra
 	opSetPools
+	opRetire
+	opEndRelease
 )
 
 type step struct {
@@ -117,6 +120,12 @@ func fromPool(s Service, pool string, want ...string) step {
 func release(key string, freed ...string) step { return step{op: opRelease, key: key, freed: freed} }
 func setPools(evicted []string, pools ...Pool) step {
 	return step{op: opSetPools, pools: pools, evicted: evicted}
+}
+func retire(key string, retired ...string) step {
+	return step{op: opRetire, key: key, want: retired}
+}
+func endRelease(key string, freed ...string) step {
+	return step{op: opEndRelease, key: key, freed: freed}
 }
 func (s step) err(msg string, is error) step { s.wantErr, s.wantIs, s.want = msg, is, nil; return s }
 func (s step) in(pool string) step           { s.wantPool = pool; return s }
@@ -160,13 +169,20 @@ func run(t *testing.T, tc tcase) *Allocator {
 			if fmt.Sprint(freed) != fmt.Sprint(addrs(st.freed...)) {
 				t.Fatalf("step %d: Release(%s) freed %v, want %v", i, st.key, freed, st.freed)
 			}
+		case opRetire:
+			got = a.Retire(st.key)
+		case opEndRelease:
+			freed := a.EndRelease(st.key)
+			if fmt.Sprint(freed) != fmt.Sprint(addrs(st.freed...)) {
+				t.Fatalf("step %d: EndRelease(%s) freed %v, want %v", i, st.key, freed, st.freed)
+			}
 		case opSetPools:
 			ev := a.SetPools(st.pools)
 			if !slices.Equal(ev, st.evicted) {
 				t.Fatalf("step %d: SetPools evicted %q, want %q", i, ev, st.evicted)
 			}
 		}
-		if st.op != opRelease && st.op != opSetPools {
+		if st.op != opRelease && st.op != opSetPools && st.op != opEndRelease {
 			if st.wantErr != "" || st.wantIs != nil {
 				if err == nil {
 					t.Fatalf("step %d: got %v from %q, want error %q", i, got, gotPool, st.wantErr)
@@ -247,8 +263,30 @@ func checkInvariants(t testing.TB, a *Allocator) {
 			}
 		}
 	}
+	// Releasing addresses stay in use under their own owner name.
+	for key, r := range a.releasing {
+		owner := releasingOwner(key)
+		for _, ip := range r.ips {
+			s, _ := a.segmentFor(ip)
+			if s == nil {
+				continue
+			}
+			u := uses[ip]
+			if u == nil {
+				u = &use{keys: map[shareKey]bool{}, ports: map[Port]string{}, pool: s.sp.pool.cfg.Name}
+				uses[ip] = u
+			}
+			// A releasing owner's key is the one its address was given under,
+			// which the Service may have changed since: only live owners' keys
+			// must agree. Nobody joins a releasing address but under its key.
+			// Its ports are checked below only for being held by an owner of
+			// the address: a releasing record holds the union of the ports it
+			// was released with.
+			u.svcs = append(u.svcs, owner)
+		}
+	}
 	for ip, u := range uses {
-		if len(u.svcs) > 1 {
+		if distinctServices(u.svcs) > 1 && len(u.keys) > 0 {
 			if len(u.keys) != 1 {
 				t.Fatalf("%v shared by %v with different keys %v", ip, u.svcs, u.keys)
 			}
@@ -266,11 +304,16 @@ func checkInvariants(t testing.TB, a *Allocator) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("%v: tracked services %v, want %v", ip, got, want)
 		}
-		if len(st.ports) != len(u.ports) {
-			t.Fatalf("%v: tracked ports %v, want %v", ip, st.ports, u.ports)
-		}
+		tracked := map[Port]string{}
 		for _, pu := range st.ports {
-			if u.ports[pu.port] != pu.svc {
+			if _, dup := tracked[pu.port]; dup || !slices.Contains(st.svcs, pu.svc) {
+				t.Fatalf("%v: tracked ports %v, owners %v", ip, st.ports, st.svcs)
+			}
+			tracked[pu.port] = pu.svc
+		}
+		for port, owner := range u.ports {
+			// A Service and its own releasing addresses are one owner.
+			if strings.TrimSuffix(tracked[port], " (releasing)") != owner {
 				t.Fatalf("%v: tracked ports %v, want %v", ip, st.ports, u.ports)
 			}
 		}
@@ -325,6 +368,16 @@ func checkInvariants(t testing.TB, a *Allocator) {
 			}
 		}
 	}
+}
+
+// distinctServices counts the Services on an address, a Service and its own
+// releasing addresses counting once.
+func distinctServices(owners []string) int {
+	seen := map[string]bool{}
+	for _, o := range owners {
+		seen[strings.TrimSuffix(o, " (releasing)")] = true
+	}
+	return len(seen)
 }
 
 func runCases(t *testing.T, cases map[string]tcase) {
@@ -872,6 +925,85 @@ func TestConfigReload(t *testing.T) {
 	})
 }
 
+// TestReleasing: an address leaves its holder's status before anyone else may
+// be given it. Evicted and retired addresses stay reserved until EndRelease.
+func TestReleasing(t *testing.T) {
+	one := pl("p", "192.0.2.0/32")
+	restricted := with(one, PoolAllocation{Namespaces: []string{"team-a"}})
+	runCases(t, map[string]tcase{
+		"restricting a full pool keeps the evicted address until its status drops it": {pools: []Pool{one}, steps: []step{
+			allocate(sv("default/holder"), "192.0.2.0"),
+			setPools([]string{"default/holder"}, restricted),
+			allocate(sv("team-a/waiting")).err("no available IPs", ErrNoAvailableIPs),
+			endRelease("default/holder", "192.0.2.0"),
+			allocate(sv("team-a/waiting"), "192.0.2.0"),
+		}},
+		"a retired address is not handed out before the release ends": {pools: []Pool{pl("p", "192.0.2.0/30")}, steps: []step{
+			allocate(sv("ns/a"), "192.0.2.0"),
+			retire("ns/a", "192.0.2.0"),
+			allocate(sv("ns/b"), "192.0.2.1"),
+			allocate(sv("ns/a"), "192.0.2.2"),
+			endRelease("ns/a", "192.0.2.0"),
+			allocate(sv("ns/c"), "192.0.2.0"),
+		}},
+		"a Service takes its own releasing address back": {pools: []Pool{one}, steps: []step{
+			allocate(sv("default/holder"), "192.0.2.0"),
+			setPools([]string{"default/holder"}, restricted),
+			setPools(nil, one),
+			assign(sv("default/holder"), "", "192.0.2.0"),
+			endRelease("default/holder"),
+			allocate(sv("ns/other")).err("no available IPs", ErrNoAvailableIPs),
+		}},
+		"a releasing address outside every pool stays reserved when the pool comes back": {pools: []Pool{pl("p", "192.0.2.0/31")}, steps: []step{
+			allocate(sv("ns/a"), "192.0.2.0"),
+			allocate(sv("ns/b"), "192.0.2.1"),
+			setPools([]string{"ns/b"}, pl("p", "192.0.2.0/32")),
+			setPools(nil, pl("p", "192.0.2.0/31")),
+			allocate(sv("ns/c")).err("no available IPs", ErrNoAvailableIPs),
+			endRelease("ns/b", "192.0.2.1"),
+			allocate(sv("ns/c"), "192.0.2.1"),
+		}},
+		"a releasing address refuses a Service of another sharing key": {pools: []Pool{one}, steps: []step{
+			allocate(Service{Key: "ns/a", SharingKey: "k", Ports: tcp(80)}, "192.0.2.0"),
+			retire("ns/a", "192.0.2.0"),
+			assign(sv("ns/b"), "", "192.0.2.0").err(`can't change sharing key for "ns/b", address also in use by ns/a (releasing)`, ErrSharing),
+			assign(Service{Key: "ns/c", SharingKey: "k", Ports: tcp(80)}, "", "192.0.2.0").err(`port TCP/80 is already in use on "192.0.2.0"`, ErrPortInUse),
+		}},
+		"deleting a Service frees its releasing addresses too": {pools: []Pool{one}, steps: []step{
+			allocate(sv("ns/a"), "192.0.2.0"),
+			retire("ns/a", "192.0.2.0"),
+			release("ns/a", "192.0.2.0"),
+			allocate(sv("ns/b"), "192.0.2.0"),
+		}},
+	})
+}
+
+// TestClaimOverlaps checks the ordered-set overlap resolution of SetPools
+// against a straightforward IPSet computation.
+func TestClaimOverlaps(t *testing.T) {
+	rnd := uint64(7)
+	next := func(n uint64) uint64 { rnd = rnd*6364136223846793005 + 1442695040888963407; return (rnd >> 33) % n }
+	for trial := 0; trial < 300; trial++ {
+		claimed := newTreap(cmpRange)
+		var seen netipx.IPSetBuilder
+		for i := 0; i < 20; i++ {
+			lo := next(64)
+			hi := lo + next(12)
+			r := netipx.IPRangeFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(lo)}), netip.AddrFrom4([4]byte{192, 0, 2, byte(hi)}))
+			got := claim(claimed, r)
+			seenSet, _ := seen.IPSet()
+			var b netipx.IPSetBuilder
+			b.AddRange(r)
+			b.RemoveSet(seenSet)
+			want, _ := b.IPSet()
+			seen.AddRange(r)
+			if fmt.Sprint(got) != fmt.Sprint(want.Ranges()) {
+				t.Fatalf("trial %d range %v: pieces %v, want %v", trial, r, got, want.Ranges())
+			}
+		}
+	}
+}
+
 func TestPoolCount(t *testing.T) {
 	cases := map[string]struct {
 		pool Pool
@@ -1027,7 +1159,7 @@ func fuzzBody(t *testing.T, data []byte) {
 				DualStack:  DualStackPolicy(int(b3>>3) % 3),
 				Labels:     map[string]string{"x": fmt.Sprint(b3 >> 5 & 1)},
 			}
-			switch o % 6 {
+			switch o % 8 {
 			case 0, 1:
 				a.Allocate(svc)
 			case 2:
@@ -1043,8 +1175,8 @@ func fuzzBody(t *testing.T, data []byte) {
 				if b2%4 == 0 {
 					a.AllocateAdditionalFamily(svc)
 				} else {
-					before, _, had := a.Get(svc.Key)
-					_ = before
+					_, _, had := a.Get(svc.Key)
+					had = had || len(a.Releasing(svc.Key)) > 0 // evicted: still reserved
 					freed := a.Release(svc.Key)
 					if !had && freed != nil {
 						t.Fatalf("freed %v for unallocated %s", freed, svc.Key)
@@ -1057,6 +1189,10 @@ func fuzzBody(t *testing.T, data []byte) {
 				}
 			case 5:
 				a.SetPools(fuzzPoolSets[int(b1)%len(fuzzPoolSets)])
+			case 6:
+				a.Retire(svc.Key)
+			case 7:
+				a.EndRelease(svc.Key)
 			}
 			checkInvariants(t, a)
 		}
@@ -1290,6 +1426,24 @@ func BenchmarkAllocateManyPools(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	}
+}
+
+// BenchmarkSetPoolsManyRanges rebuilds 8,192 disjoint ranges (one pool edit
+// in a large configuration), beside one range as the baseline.
+func BenchmarkSetPoolsManyRanges(b *testing.B) {
+	many := Pool{Name: "p", AutoAssign: true}
+	for i := 0; i < 8192; i++ {
+		from := netip.AddrFrom4([4]byte{10, byte(i >> 5), byte(i & 31 << 3), 0})
+		many.Ranges = append(many.Ranges, netipx.IPRangeFrom(from, from.Next().Next().Next()))
+	}
+	for name, pools := range map[string][]Pool{"1range": {pl("p", "10.0.0.0/18")}, "8192ranges": {many}} {
+		b.Run(name, func(b *testing.B) {
+			a := New()
+			for i := 0; i < b.N; i++ {
+				a.SetPools(pools)
+			}
+		})
 	}
 }
 

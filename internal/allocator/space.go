@@ -299,3 +299,52 @@ func (sp *space) lowestFree() (pos, bool) {
 	}
 	return pos{}, false
 }
+
+func cmpRange(a, b netipx.IPRange) int { return a.From().Compare(b.From()) }
+
+// claim marks r as owned in claimed (merged, disjoint ranges of one family)
+// and returns the parts of r nobody owned before, in address order.
+func claim(claimed *treap[netipx.IPRange], r netipx.IPRange) []netipx.IPRange {
+	var pieces []netipx.IPRange
+	from, to := r.From(), r.To()
+	cur := from // first address of r not yet examined
+	done := false
+	merged := r
+	var overlapping []netipx.IPRange
+	n := claimed.floor(r)
+	if n == nil || n.key.To().Less(from) {
+		if n != nil && n.key.To().Next() == from {
+			overlapping = append(overlapping, n.key) // adjacent: merge only
+		}
+		n = claimed.higher(r)
+	}
+	for ; n != nil && !to.Less(n.key.From()); n = claimed.higher(n.key) {
+		c := n.key
+		overlapping = append(overlapping, c)
+		if !done && cur.Less(c.From()) {
+			pieces = append(pieces, netipx.IPRangeFrom(cur, c.From().Prev()))
+		}
+		if !c.To().Less(to) {
+			done = true
+		} else if !done && !c.To().Less(cur) {
+			cur = c.To().Next()
+		}
+	}
+	if !done && !to.Less(cur) {
+		pieces = append(pieces, netipx.IPRangeFrom(cur, to))
+	}
+	if n != nil && to.Next() == n.key.From() && to.Next().IsValid() {
+		overlapping = append(overlapping, n.key) // adjacent on the right
+	}
+	for _, c := range overlapping {
+		if c.From().Less(merged.From()) {
+			merged = netipx.IPRangeFrom(c.From(), merged.To())
+		}
+		if merged.To().Less(c.To()) {
+			merged = netipx.IPRangeFrom(merged.From(), c.To())
+		}
+		claimed.delete(c)
+	}
+	claimed.insert(merged)
+	return pieces
+}

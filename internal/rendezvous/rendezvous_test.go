@@ -214,3 +214,20 @@ func addrs(n int) []netip.Addr {
 	}
 	return out
 }
+
+// The cache forgets departed nodes: nodes that come and go (autoscaling, node
+// pools replaced) must not grow it forever.
+func TestCacheIsBounded(t *testing.T) {
+	c := NewCache()
+	ip := netip.MustParseAddr("192.0.2.1")
+	for gen := 0; gen < 100; gen++ {
+		cands := []string{fmt.Sprintf("node-%d-a", gen), fmt.Sprintf("node-%d-b", gen), "stable"}
+		got := c.Owners([]netip.Addr{ip}, cands)
+		if want, _ := Owner(ip, cands); got[0] != want {
+			t.Fatalf("generation %d: owner %s, want %s", gen, got[0], want)
+		}
+		if n := len(c.nodes); n > 2*len(cands)+cacheSlack+len(cands) {
+			t.Fatalf("generation %d: cache holds %d nodes", gen, n)
+		}
+	}
+}

@@ -100,8 +100,15 @@ func (f *fixture) stopController() {
 }
 
 func runController(ctx context.Context, o controllerapp.Options) error {
+	return runReplica(ctx, o, true)
+}
+
+// runReplica runs one controller; with leader election it uses the controller's
+// own fenced Lease and timings. release=false leaves the Lease to expire when ctx
+// ends, as a crashed replica would.
+func runReplica(ctx context.Context, o controllerapp.Options, release bool) error {
 	cfg := *env.Config
-	mgr, err := ctrl.NewManager(&cfg, ctrl.Options{
+	mo := ctrl.Options{
 		Scheme:                        scheme.New(),
 		Metrics:                       metricsserver.Options{BindAddress: "0"},
 		LeaderElection:                o.LeaderElect,
@@ -112,7 +119,16 @@ func runController(ctx context.Context, o controllerapp.Options) error {
 		RenewDeadline:                 durationPtr(2 * time.Second),
 		RetryPeriod:                   durationPtr(500 * time.Millisecond),
 		Controller:                    ctrlConfigSkipNameValidation(),
-	})
+	}
+	if o.LeaderElect {
+		lock, err := controllerapp.LeaderOptions(&cfg, &mo, o.Namespace, o.LeaseName)
+		if err != nil {
+			return err
+		}
+		o.Fence = lock
+		mo.LeaderElectionReleaseOnCancel = release
+	}
+	mgr, err := ctrl.NewManager(&cfg, mo)
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,9 @@ type Options struct {
 	QPS            float32
 	Burst          int
 	PoolStatusTick time.Duration
+	// Fence bounds allocation writes by the leader lease (LeaderOptions sets it up).
+	// Nil writes unfenced: without leader election there is no one to fence off.
+	Fence allocation.Fence
 	// RepeatedInProcess lets one process run the controller more than once (tests):
 	// controller-runtime otherwise refuses a second controller of the same name.
 	RepeatedInProcess bool
@@ -97,7 +100,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	cfg.QPS, cfg.Burst = o.QPS, o.Burst
 	cfg.UserAgent = "ironlb-controller"
 
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	mo := ctrl.Options{
 		Scheme:                        scheme.New(),
 		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:        o.ProbeAddr,
@@ -112,7 +115,15 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			&metallbv1beta1.ConfigurationState{}: {Namespaces: map[string]cache.Config{o.Namespace: {}}},
 		}},
 		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Event{}}}},
-	})
+	}
+	lock, err := LeaderOptions(cfg, &mo, o.Namespace, o.LeaseName)
+	if err != nil {
+		return err
+	}
+	if lock != nil {
+		o.Fence = lock
+	}
+	mgr, err := ctrl.NewManager(cfg, mo)
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
@@ -140,7 +151,8 @@ func setup(mgr ctrl.Manager, o Options, reg prometheus.Registerer) (*allocation.
 	state := allocation.NewState(o.Namespace, o.LBClass)
 	m := allocation.NewMetrics(reg, state)
 	rec := mgr.GetEventRecorderFor(EventSource) //nolint:staticcheck // kubectl describe shows these as MetalLB's did
-	if err := (&allocation.ServiceReconciler{Client: mgr.GetClient(), Reader: mgr.GetClient(), Recorder: rec, State: state, Metrics: m}).SetupWithManager(mgr, o.Workers); err != nil {
+	if err := (&allocation.ServiceReconciler{Client: mgr.GetClient(), Reader: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+		Recorder: rec, State: state, Metrics: m, Fence: o.Fence}).SetupWithManager(mgr, o.Workers); err != nil {
 		return m, fmt.Errorf("setting up %s: %w", allocation.ServiceControllerName, err)
 	}
 	if err := (&allocation.PoolReconciler{Reader: mgr.GetClient(), Recorder: rec, State: state, Metrics: m}).SetupWithManager(mgr); err != nil {

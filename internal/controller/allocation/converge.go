@@ -33,11 +33,15 @@ type Event struct {
 
 // decision is what converge decided for one Service.
 type decision struct {
-	ips     []netip.Addr // nil = no IP
-	pool    string
-	events  []Event
-	pending bool // wants an IP and has none
-	freed   bool // released IPs others may be waiting for
+	ips      []netip.Addr // nil = no IP
+	pool     string
+	events   []Event
+	pending  bool         // wants an IP and has none
+	freed    bool         // released IPs others may be waiting for
+	freedIPs []netip.Addr // which ones (some may still be shared)
+	// retired: the Service gave up IPs its status may still show; they stay
+	// reserved until the status write without them is confirmed (EndRelease).
+	retired bool
 	touched []string
 	err     error // why the Service has no IP, when pending
 }
@@ -62,7 +66,7 @@ func (s *State) convergeLocked(svc *corev1.Service, nsLabels map[string]string) 
 	if asvc.DualStack == allocator.RequireDualStack && len(svc.Spec.ClusterIPs) == 1 {
 		// The API server gives RequireDualStack Services two cluster IPs; one means
 		// the cluster is not dual-stack and no pool can serve the Service as asked.
-		d.freed = s.releaseLocked(key, had)
+		d.retired = s.retireLocked(key, had)
 		d.pending, d.err = true, fmt.Errorf("service requires dual stack but has one cluster IP")
 		d.events = append(d.events, Event{corev1.EventTypeWarning, ReasonNotEnoughClusterIPs,
 			fmt.Sprintf("Service requires dual stack but not enough clusterips %q: make the cluster dual-stack or set ipFamilyPolicy to PreferDualStack", svc.Spec.ClusterIPs)})
@@ -81,7 +85,7 @@ func (s *State) convergeLocked(svc *corev1.Service, nsLabels map[string]string) 
 		}
 	}
 	if reqErr != nil {
-		d.freed = s.releaseLocked(key, had)
+		d.retired = s.retireLocked(key, had)
 		d.pending, d.err = true, reqErr
 		d.events = append(d.events, Event{corev1.EventTypeWarning, ReasonAllocationFailed,
 			fmt.Sprintf("Failed to allocate IP for %q: %v", key, reqErr)})
@@ -104,6 +108,7 @@ func (s *State) convergeLocked(svc *corev1.Service, nsLabels map[string]string) 
 			d.touched = append(d.touched, pool)
 			if had && (prevPool != pool || !sameIPs(prevIPs, current)) {
 				d.freed = true
+				d.freedIPs = prevIPs
 			}
 			// PreferDualStack with one family: add the other from the same pool when
 			// it has room, as MetalLB does on every pass; when it has none, the
@@ -128,11 +133,13 @@ func (s *State) convergeLocked(svc *corev1.Service, nsLabels map[string]string) 
 		}
 		d.events = append(d.events, Event{corev1.EventTypeNormal, ReasonClearAssignment,
 			fmt.Sprintf("current IP for %q not allowed by config, will attempt for new IP assignment: %v", key, err)})
-		d.freed = s.releaseLocked(key, true) || d.freed
+		d.retired = s.retireLocked(key, had)
 	} else if had {
 		// We hold IPs the Service's status does not show (a write that failed, or
-		// status edited by hand): start from what the status says.
-		d.freed = s.releaseLocked(key, true)
+		// status edited by hand): start from what the status says. The caller
+		// made sure this view is not older than our last write; the IPs stay
+		// reserved until the next status write is confirmed all the same.
+		d.retired = s.retireLocked(key, true)
 	}
 
 	var (
@@ -171,12 +178,14 @@ func (s *State) convergeLocked(svc *corev1.Service, nsLabels map[string]string) 
 	return d
 }
 
-// releaseLocked frees the Service's IPs, reporting whether it held any.
-func (s *State) releaseLocked(key string, had bool) bool {
+// retireLocked gives up the Service's IPs without freeing them: its status may
+// still show them, so nobody else gets them until the status write without them
+// is confirmed (endReleaseLocked). It reports whether the Service held any.
+func (s *State) retireLocked(key string, had bool) bool {
 	if !had {
 		return false
 	}
-	s.alloc.Release(key)
+	s.alloc.Retire(key)
 	return true
 }
 

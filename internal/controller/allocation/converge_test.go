@@ -202,7 +202,7 @@ func TestPreferDualStackWithoutSecondFamilySaysSoOnce(t *testing.T) {
 	if !d.pending || len(d.events) != 1 || d.events[0].Reason != ReasonAdditionalAssignFailed {
 		t.Fatalf("second pass: pending %v events %+v", d.pending, d.events)
 	}
-	s.markPendingLocked(svcKey(svc), d.pending)
+	s.markPendingLocked(svcKey(svc), d.pending, pendingInfo{})
 	if again := s.convergeLocked(svc, nil); len(again.events) != 0 || !again.pending {
 		t.Fatalf("third pass repeated itself: %+v", again)
 	}

@@ -47,7 +47,11 @@ func DryRunFor(ctx context.Context, c client.Reader, namespace, lbClass string, 
 	if err := s.adoptAllLocked(ctx, c, svcinfo.Key(svc)); err != nil {
 		return DryRun{}, err
 	}
-	d := s.convergeLocked(svc.DeepCopy(), namespaceLabels(ctx, c, svc.Namespace))
+	nsLabels, err := namespaceLabels(ctx, c, nil, svc.Namespace)
+	if err != nil {
+		return DryRun{}, err
+	}
+	d := s.convergeLocked(svc.DeepCopy(), nsLabels)
 	out := DryRun{IPs: d.ips, Pool: d.pool, Pending: d.pending, Err: d.err, Events: d.events, Problems: s.problems}
 	for _, name := range s.alloc.PoolNames() {
 		p := s.pools[name]

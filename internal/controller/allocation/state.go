@@ -7,10 +7,13 @@ package allocation
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"slices"
 	"sort"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -37,8 +40,14 @@ type State struct {
 	loaded   bool
 	adopted  bool
 	// pending holds Services that wanted an IP and did not get one; they are the
-	// only ones retried when an IP is freed or the pools change.
-	pending map[types.NamespacedName]struct{}
+	// only ones retried when an IP is freed or the pools change, and a freed IP
+	// retries only those that could use it (pendingFor).
+	pending map[types.NamespacedName]pendingInfo
+	// written is the ingress this controller last wrote per Service and the
+	// resourceVersion the write returned: a reconcile whose cached view shows
+	// something else may be reading an older object than our own write, and
+	// re-reads the Service from the API server before acting on it.
+	written map[types.NamespacedName]writtenStatus
 
 	// retry feeds Service keys back into the service controller's queue.
 	retry chan event.GenericEvent
@@ -56,7 +65,8 @@ func NewState(namespace, lbClass string) *State {
 		alloc:         allocator.New(),
 		pools:         map[string]allocator.Pool{},
 		lastGood:      config.LastGood{},
-		pending:       map[types.NamespacedName]struct{}{},
+		pending:       map[types.NamespacedName]pendingInfo{},
+		written:       map[types.NamespacedName]writtenStatus{},
 		retry:         make(chan event.GenericEvent, 4096),
 		poolTouched:   make(chan event.GenericEvent, 4096),
 		configChanged: make(chan event.GenericEvent, 16),
@@ -131,52 +141,83 @@ func (s *State) adoptLocked(ctx context.Context, c client.Reader) error {
 }
 
 // adoptAllLocked adopts every Service's IPs but skip's ("ns/name"; "" skips none).
+// c should read from the API server, not an informer cache: after a leader
+// handover the cache may not yet hold the old leader's last writes, and an IP
+// missed here could be handed to a second Service.
 func (s *State) adoptAllLocked(ctx context.Context, c client.Reader, skip string) error {
 	if !s.loaded {
 		if _, _, err := s.loadPoolsLocked(ctx, c); err != nil {
 			return err
 		}
 	}
-	var list corev1.ServiceList
-	if err := c.List(ctx, &list); err != nil {
-		return fmt.Errorf("listing Services: %w", err)
-	}
 	type held struct {
 		svc *corev1.Service
 		ips int
 	}
 	var holders []held
-	for i := range list.Items {
-		svc := &list.Items[i]
-		if !svcinfo.IsOurs(svc, s.LBClass) || svcinfo.Key(svc) == skip {
-			continue
+	// Pages keep each response small with 50,000 Services.
+	opts := []client.ListOption{client.Limit(2000)}
+	for {
+		var list corev1.ServiceList
+		if err := c.List(ctx, &list, opts...); err != nil {
+			return fmt.Errorf("listing Services: %w", err)
 		}
-		if n := len(svcinfo.IngressIPs(svc)); n > 0 {
-			holders = append(holders, held{svc, n})
+		for i := range list.Items {
+			svc := &list.Items[i]
+			if !svcinfo.IsOurs(svc, s.LBClass) || svcinfo.Key(svc) == skip {
+				continue
+			}
+			if n := len(svcinfo.IngressIPs(svc)); n > 0 {
+				holders = append(holders, held{svc, n})
+			}
 		}
+		if list.Continue == "" {
+			break
+		}
+		opts = []client.ListOption{client.Limit(2000), client.Continue(list.Continue)}
 	}
 	sort.SliceStable(holders, func(i, j int) bool { return holders[i].ips > holders[j].ips })
 	var nsLabels = map[string]map[string]string{}
 	for _, h := range holders {
 		labels, ok := nsLabels[h.svc.Namespace]
 		if !ok {
-			labels = namespaceLabels(ctx, c, h.svc.Namespace)
+			var err error
+			labels, err = namespaceLabels(ctx, c, nil, h.svc.Namespace)
+			if err != nil {
+				return err
+			}
 			nsLabels[h.svc.Namespace] = labels
 		}
 		// A failure here is not fatal: the Service's own reconcile sees it holds no
-		// allocation, re-validates and reports why.
-		_, _ = s.alloc.Assign(toAllocatorService(h.svc, labels), svcinfo.IngressIPs(h.svc), "")
+		// allocation, re-validates and reports why. Its IPs are reserved all the
+		// same, as releasing, so nobody else gets them while its status shows them.
+		asvc := toAllocatorService(h.svc, labels)
+		if _, err := s.alloc.Assign(asvc, svcinfo.IngressIPs(h.svc), ""); err != nil {
+			s.alloc.Hold(asvc, svcinfo.IngressIPs(h.svc))
+		}
 	}
 	s.adopted = true
 	return nil
 }
 
-func namespaceLabels(ctx context.Context, c client.Reader, name string) map[string]string {
+// namespaceLabels reads a namespace's labels from c, falling back to live (the API
+// server) when c does not know the namespace yet: a Namespace missing from a cache
+// that has not caught up must not read as "no labels", which would let a tenant's
+// Service into a pool meant for others. An error means "do not decide now".
+func namespaceLabels(ctx context.Context, c, live client.Reader, name string) (map[string]string, error) {
 	var ns corev1.Namespace
-	if err := c.Get(ctx, types.NamespacedName{Name: name}, &ns); err != nil {
-		return nil
+	err := c.Get(ctx, types.NamespacedName{Name: name}, &ns)
+	if apierrors.IsNotFound(err) && live != nil {
+		err = live.Get(ctx, types.NamespacedName{Name: name}, &ns)
 	}
-	return ns.Labels
+	switch {
+	case apierrors.IsNotFound(err):
+		// A Service cannot outlive its namespace for long; it is being deleted.
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading the labels of namespace %q: %w", name, err)
+	}
+	return ns.Labels, nil
 }
 
 // toAllocatorService is the one place a Service becomes the allocator's view of it.
@@ -212,10 +253,22 @@ func toAllocatorService(svc *corev1.Service, nsLabels map[string]string) allocat
 	return out
 }
 
-// markPending and the retry helpers keep the set of Services waiting for an IP.
-func (s *State) markPendingLocked(key types.NamespacedName, pending bool) {
+// pendingInfo is what a waiting Service could use: the pools that admit it.
+type pendingInfo struct {
+	svc       allocator.Service
+	pool      string       // the address-pool annotation, "" = any auto-assign pool
+	requested []netip.Addr // requested IPs, if any
+}
+
+type writtenStatus struct {
+	resourceVersion string
+	ingress         []string
+}
+
+// markPendingLocked records whether the Service waits for an IP, and what it could use.
+func (s *State) markPendingLocked(key types.NamespacedName, pending bool, info pendingInfo) {
 	if pending {
-		s.pending[key] = struct{}{}
+		s.pending[key] = info
 	} else {
 		delete(s.pending, key)
 	}
@@ -226,6 +279,40 @@ func (s *State) pendingLocked() []types.NamespacedName {
 	out := make([]types.NamespacedName, 0, len(s.pending))
 	for k := range s.pending {
 		out = append(out, k)
+	}
+	return out
+}
+
+// pendingForLocked returns the waiting Services that could use one of the freed
+// IPs: each freed IP is retried only by Services its pool admits, not by every
+// waiting Service (with 10,000 waiting, one delete used to requeue 10,000).
+func (s *State) pendingForLocked(freed []netip.Addr) []types.NamespacedName {
+	if len(freed) == 0 || len(s.pending) == 0 {
+		return nil
+	}
+	pools := map[string]bool{}
+	for _, ip := range freed {
+		if p, ok := s.alloc.PoolForIP(ip); ok {
+			pools[p] = true
+		}
+	}
+	var out []types.NamespacedName
+	for k, info := range s.pending {
+		if len(info.requested) > 0 {
+			if slices.ContainsFunc(info.requested, func(ip netip.Addr) bool { return slices.Contains(freed, ip) }) {
+				out = append(out, k)
+			}
+			continue
+		}
+		for p := range pools {
+			if info.pool != "" && info.pool != p {
+				continue
+			}
+			if admits, auto := s.alloc.Admits(p, info.svc); admits && (auto || info.pool == p) {
+				out = append(out, k)
+				break
+			}
+		}
 	}
 	return out
 }

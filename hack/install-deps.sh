@@ -12,6 +12,8 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
+# promtool: the alert rules are unit-tested with `promtool test rules` (test/monitoring).
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 
 if [[ ${#need[@]} -eq 0 ]]; then
 	exit 0

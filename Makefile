@@ -88,6 +88,10 @@ REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 # One timestamp for every file and config in the images: the last commit's, so a
 # rebuild of the same commit gives the same digests.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+# Evaluate once: a commit made during a long build must not split binaries and labels.
+VERSION := $(VERSION)
+REVISION := $(REVISION)
+SOURCE_DATE_EPOCH := $(SOURCE_DATE_EPOCH)
 STATIC_LDFLAGS := -s -w -buildid= -X github.com/ironlb/ironlb/internal/version.Version=$(VERSION) -X github.com/ironlb/ironlb/internal/version.Revision=$(REVISION)
 
 .PHONY: build-static

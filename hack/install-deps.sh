@@ -23,6 +23,8 @@ command -v nft >/dev/null 2>&1 || need+=(nftables) # e2e: a deaf node drops live
 [[ -x /usr/lib/frr/bgpd ]] || need+=(frr)
 command -v bird >/dev/null 2>&1 || need+=(bird2)
 command -v gobgpd >/dev/null 2>&1 || need+=(gobgpd)
+# promtool: the alert rules are unit-tested with `promtool test rules` (test/monitoring).
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 
 if [[ ${#need[@]} -eq 0 ]]; then
 	exit 0

@@ -1,9 +1,11 @@
-// Command kubectl-ironlb is a kubectl plugin. `kubectl ironlb why SERVICE [-n NS]`
-// says whether a LoadBalancer Service has its IP and, if not, why and what to do.
+// Command kubectl-ironlb is a kubectl plugin:
+//
+//	kubectl ironlb why [-n NS] SERVICE   whether a LoadBalancer Service has its IP and, if not, why and what to do
+//	kubectl ironlb pools                 every pool: ranges, used/free per family, Services, why rejected
 package main
 
 import (
-	"flag"
+	"errors"
 	"fmt"
 	"os"
 
@@ -12,27 +14,26 @@ import (
 
 	"github.com/ironlb/ironlb/internal/app/whyapp"
 	"github.com/ironlb/ironlb/internal/scheme"
+	"github.com/ironlb/ironlb/internal/version"
 )
 
-func usage() {
-	fmt.Fprintln(os.Stderr, "usage: kubectl ironlb why SERVICE [-n NAMESPACE] [--config-namespace metallb-system] [--lb-class CLASS] [--kubeconfig PATH]")
-	os.Exit(2)
-}
-
 func main() {
-	if len(os.Args) < 3 || os.Args[1] != "why" {
-		usage()
+	cmd, err := whyapp.ParseArgs(os.Args[1:])
+	if err != nil {
+		if errors.Is(err, whyapp.ErrUsage) {
+			fmt.Fprintln(os.Stderr, err)
+			fmt.Fprintln(os.Stderr, whyapp.Usage)
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	name := os.Args[2]
-	fs := flag.NewFlagSet("why", flag.ExitOnError)
-	ns := fs.String("n", "default", "namespace of the Service")
-	fs.StringVar(ns, "namespace", "default", "namespace of the Service")
-	cfgNS := fs.String("config-namespace", "metallb-system", "namespace of the metallb.io configuration")
-	lbClass := fs.String("lb-class", "", "the controller's --lb-class, if set")
-	kubeconfig := fs.String("kubeconfig", "", "path to a kubeconfig (default: KUBECONFIG, ~/.kube/config, in-cluster)")
-	_ = fs.Parse(os.Args[3:])
-	if *kubeconfig != "" {
-		os.Setenv("KUBECONFIG", *kubeconfig)
+	if cmd.Verb == "version" {
+		fmt.Println(version.String("kubectl-ironlb"))
+		return
+	}
+	if cmd.Kubeconfig != "" {
+		os.Setenv("KUBECONFIG", cmd.Kubeconfig)
 	}
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
@@ -44,7 +45,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	if err := whyapp.Run(ctrl.SetupSignalHandler(), c, whyapp.Options{Namespace: *ns, Name: name, ConfigNamespace: *cfgNS, LBClass: *lbClass}, os.Stdout); err != nil {
+	ctx := ctrl.SetupSignalHandler()
+	switch cmd.Verb {
+	case "why":
+		err = whyapp.Run(ctx, c, whyapp.Options{Namespace: cmd.Namespace, Name: cmd.Name, ConfigNamespace: cmd.ConfigNamespace, LBClass: cmd.LBClass}, os.Stdout)
+	case "pools":
+		err = whyapp.Pools(ctx, c, whyapp.PoolsOptions{ConfigNamespace: cmd.ConfigNamespace, LBClass: cmd.LBClass}, os.Stdout)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

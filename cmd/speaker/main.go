@@ -13,20 +13,27 @@ import (
 
 	"github.com/ironlb/ironlb/internal/app/speakerapp"
 	ironlbruntime "github.com/ironlb/ironlb/internal/runtime"
+	"github.com/ironlb/ironlb/internal/version"
 )
 
 func main() {
 	var opts speakerapp.Options
 	opts.BindFlags(flag.CommandLine)
 	logLevel := flag.String("log-level", "info", "log level: debug, info, warn or error")
+	printVersion := flag.Bool("version", false, "print the version and exit")
 	// --kubeconfig is registered by controller-runtime's config loader.
 	flag.Parse()
+	if *printVersion {
+		fmt.Println(version.String("speaker"))
+		return
+	}
 
 	logger, err := ironlbruntime.SetupLogging(*logLevel)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
+	logger.Info("starting", "version", version.Version, "revision", version.Revision)
 	if opts.NodeName == "" {
 		fmt.Fprintln(os.Stderr, "no node name: pass --node-name or set METALLB_NODE_NAME (the DaemonSet sets it from spec.nodeName)")
 		os.Exit(2)

@@ -19,16 +19,7 @@ import (
 func TestSpeakerlessNodes(t *testing.T) {
 	l := getLab(t)
 	v4, _ := demoIPs(t, l)
-	// The first speaker up serves alone until the others have joined: wait
-	// for the owner to settle before adding the Nodes.
-	owner, same := announcer(t, l, v4), 0
-	for same < 15 {
-		if a := announcer(t, l, v4); a == owner {
-			same++
-		} else {
-			owner, same = a, 0
-		}
-	}
+	owner := announcer(t, l, v4) // settled by demoIPs
 	p := probe(t, l, v4)
 	ctx := ctxT(t)
 	for i := range 3 {

@@ -19,7 +19,7 @@ import (
 func TestSpeakerlessNodes(t *testing.T) {
 	l := getLab(t)
 	v4, _ := demoIPs(t, l)
-	owner := announcer(t, l, v4)
+	owner := announcer(t, l, v4) // settled by demoIPs
 	p := probe(t, l, v4)
 	ctx := ctxT(t)
 	for i := range 3 {

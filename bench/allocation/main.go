@@ -49,10 +49,11 @@ func main() {
 	n := flag.Int("services", 5000, "Services to create per controller")
 	creators := flag.Int("creators", 32, "parallel create calls")
 	kills := flag.Int("leader-kills", 0, "instead: crash the leader of two replicas this many times mid-burst (20 for the figure) and print the standby's time to first allocation, beside controller-runtime's default lease timings")
+	baseline := flag.Bool("baseline", true, "with -leader-kills: also measure controller-runtime's default lease timings")
 	flag.Parse()
 	ctrl.SetLogger(discard())
 	if *kills > 0 {
-		leaderKills(*kills)
+		leaderKills(*kills, *baseline)
 		return
 	}
 

@@ -1447,21 +1447,26 @@ func BenchmarkSetPoolsManyRanges(b *testing.B) {
 	}
 }
 
-// BenchmarkSetPools re-applies the config with 16,384 allocations.
+// BenchmarkSetPools re-applies the config (one pool edit) with 16,384 and 50,000
+// allocations.
 func BenchmarkSetPools(b *testing.B) {
-	a := New()
-	pools := []Pool{pl("p", "10.0.0.0/18")}
-	a.SetPools(pools)
-	for _, s := range fillServices(1 << 14) {
-		if _, _, err := a.Allocate(s); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if ev := a.SetPools(pools); len(ev) != 0 {
-			b.Fatal(ev)
-		}
+	for _, n := range []int{1 << 14, 50000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			a := New()
+			pools := []Pool{pl("p", "10.0.0.0/16")}
+			a.SetPools(pools)
+			for _, s := range fillServices(n) {
+				if _, _, err := a.Allocate(s); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if ev := a.SetPools(pools); len(ev) != 0 {
+					b.Fatal(ev)
+				}
+			}
+		})
 	}
 }
 

@@ -28,7 +28,7 @@ func (m *memLock) Update(ctx context.Context, r resourcelock.LeaderElectionRecor
 }
 
 func TestFenceClosesWhenTheLeaseMayHavePassed(t *testing.T) {
-	mine := resourcelock.LeaderElectionRecord{HolderIdentity: "me"}
+	mine := resourcelock.LeaderElectionRecord{HolderIdentity: "me", LeaseDurationSeconds: 3600}
 	cases := map[string]struct {
 		lease  time.Duration
 		steps  func(l *FencedLock, m *memLock)
@@ -47,6 +47,11 @@ func TestFenceClosesWhenTheLeaseMayHavePassed(t *testing.T) {
 			lease: time.Hour, steps: func(l *FencedLock, _ *memLock) {
 				_ = l.Create(context.Background(), mine)
 				_ = l.Update(context.Background(), resourcelock.LeaderElectionRecord{})
+			}, wantOK: false,
+		},
+		"the record's whole seconds bound the fence, not the configured duration": {
+			lease: time.Hour, steps: func(l *FencedLock, _ *memLock) {
+				_ = l.Create(context.Background(), resourcelock.LeaderElectionRecord{HolderIdentity: "me", LeaseDurationSeconds: 0})
 			}, wantOK: false,
 		},
 		"paused past the lease (no renew since): no write": {

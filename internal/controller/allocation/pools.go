@@ -5,8 +5,8 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/ironlb/ironlb/internal/ipnet"
 	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/ipnet"
 )
 
 // Pools rebuilds the controller's view of the pools from the API, as DryRunFor

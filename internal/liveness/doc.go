@@ -131,8 +131,12 @@
 //     vanish from Alive at once, so its IPs would be taken before it stopped.
 //
 // When several change at once (a rollout, several nodes powered off), each
-// speaker works through the list one per step; the members it has not
-// applied yet are as if their change had not happened.
+// speaker works through the list one per step. Members it has seen published
+// but not added yet count as alive for election (never as down): another
+// speaker may already count them. A member whose publication has not reached
+// a speaker at all is the limit: it must not get into quorum elsewhere
+// (StopAfter+2m after start, plus S of support) before every speaker's Node
+// watch has shown it.
 //
 // # Availability down to the last node
 //

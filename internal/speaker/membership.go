@@ -290,3 +290,22 @@ func (s *Speaker) patchMember(ctx context.Context, node, value, rv string) error
 	patch := []byte(`{"metadata":{` + meta + `}}`)
 	return s.client.Patch(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node}}, client.RawPatch(types.MergePatchType, patch))
 }
+
+// electable is alive plus the members this speaker has not added to liveness
+// yet (pending additions): another speaker may already count them, and they
+// may be in quorum there, so their IPs are not ours to take. Not knowing a
+// member must never count as having it down.
+func (s *Speaker) electable(alive []string) []string {
+	var extra []string
+	for n := range s.wantPeers {
+		if _, ok := s.peers[n]; !ok && !slices.Contains(alive, n) {
+			extra = append(extra, n)
+		}
+	}
+	if len(extra) == 0 {
+		return alive
+	}
+	out := append(slices.Clone(alive), extra...)
+	sort.Strings(out)
+	return out
+}

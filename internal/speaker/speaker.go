@@ -574,7 +574,7 @@ func (s *Speaker) decide(t0 time.Time) {
 	if s.mem != nil {
 		view = s.mem.Snapshot()
 	}
-	res := s.plan.Decide(view.Alive, view.InQuorum, s.elect)
+	res := s.plan.Decide(s.electable(view.Alive), view.InQuorum, s.elect)
 	if !ownedEqual(res.Owned, s.owned) {
 		gained := false
 		for ip := range res.Owned {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	api "github.com/osrg/gobgp/v4/api"
@@ -375,16 +376,6 @@ func (e *Engine) Sessions(ctx context.Context) ([]SessionState, error) {
 		}
 		out = append(out, s)
 	})
-	slices.SortFunc(out, func(a, b SessionState) int { return cmpStr(a.Peer, b.Peer) })
+	slices.SortFunc(out, func(a, b SessionState) int { return strings.Compare(a.Peer, b.Peer) })
 	return out, err
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

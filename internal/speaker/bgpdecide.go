@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/ironlb/ironlb/internal/bgp"
 	"github.com/ironlb/ironlb/internal/config"
@@ -131,9 +132,9 @@ func DecideBGP(in BGPInput) BGPDecision {
 	}
 	slices.SortFunc(d.Services, func(a, b BGPServiceResult) int {
 		if a.Namespace != b.Namespace {
-			return cmpString(a.Namespace, b.Namespace)
+			return strings.Compare(a.Namespace, b.Namespace)
 		}
-		return cmpString(a.Name, b.Name)
+		return strings.Compare(a.Name, b.Name)
 	})
 	return d
 }
@@ -169,14 +170,4 @@ func EnginePeer(p config.BGPPeer) bgp.Peer {
 		ep.BFD = &bgp.BFD{ReceiveInterval: p.BFD.ReceiveInterval, TransmitInterval: p.BFD.TransmitInterval, DetectMultiplier: p.BFD.DetectMultiplier}
 	}
 	return ep
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

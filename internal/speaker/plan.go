@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -566,4 +567,40 @@ func cloneSorted(s []string) []string {
 	out := slices.Clone(s)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// planGainHold is how long an IP that a configuration change (endpoints,
+// labels, advertisements: a new Plan) gives this node waits before it is
+// announced. The node losing it sees the same change through its own watch,
+// usually within milliseconds but later under load, and stops at once; the
+// wait keeps the two from answering together in between. Liveness-driven
+// takeovers do not wait.
+const planGainHold = 500 * time.Millisecond
+
+// holdPlanGains returns next without the IPs that this node did not own
+// before (owned) and that the previous plan, under the same liveness view,
+// would not give it either (prev): those are gains caused by the new plan
+// alone, held for planGainHold. Losses and liveness-driven gains pass.
+func holdPlanGains(next, owned, prev map[netip.Addr][]string) map[netip.Addr][]string {
+	var held []netip.Addr
+	for ip := range next {
+		if _, ok := owned[ip]; ok {
+			continue
+		}
+		if _, ok := prev[ip]; ok {
+			continue
+		}
+		held = append(held, ip)
+	}
+	if len(held) == 0 {
+		return next
+	}
+	out := make(map[netip.Addr][]string, len(next))
+	for ip, ifs := range next {
+		out[ip] = ifs
+	}
+	for _, ip := range held {
+		delete(out, ip)
+	}
+	return out
 }

@@ -682,3 +682,37 @@ func TestSharedIPInAnyPositionIsDecidedTogether(t *testing.T) {
 		})
 	}
 }
+
+func TestHoldPlanGains(t *testing.T) {
+	a, b, c := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.3")
+	set := func(ips ...netip.Addr) map[netip.Addr][]string {
+		m := map[netip.Addr][]string{}
+		for _, ip := range ips {
+			m[ip] = nil
+		}
+		return m
+	}
+	tests := map[string]struct {
+		next, owned, prev map[netip.Addr][]string
+		want              map[netip.Addr][]string
+	}{
+		"an IP already owned stays":                       {next: set(a), owned: set(a), prev: set(), want: set(a)},
+		"a gain only the new plan gives waits":            {next: set(a, b), owned: set(a), prev: set(a), want: set(a)},
+		"a gain the old plan gives too (liveness) passes": {next: set(a, b), owned: set(a), prev: set(a, b), want: set(a, b)},
+		"losses pass at once":                             {next: set(), owned: set(a, b), prev: set(a, b), want: set()},
+		"mixed":                                           {next: set(b, c), owned: set(a, b), prev: set(a), want: set(b)},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := holdPlanGains(tc.next, tc.owned, tc.prev)
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			for ip := range tc.want {
+				if _, ok := got[ip]; !ok {
+					t.Fatalf("got %v, want %v", got, tc.want)
+				}
+			}
+		})
+	}
+}

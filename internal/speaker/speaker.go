@@ -172,6 +172,13 @@ type Speaker struct {
 	mem        Membership
 	memStarted time.Time
 	plan       *Plan
+	// prevPlan is the plan before the latest rebuild, kept for planGainHold:
+	// IPs that only the new plan gives this node wait that long (see
+	// holdPlanGains). rebuilt is false until the first real rebuild.
+	prevPlan  *Plan
+	rebuiltAt time.Time
+	rebuilt   bool
+	gainHold  *time.Timer
 	owned      map[netip.Addr][]string
 	live       []string
 	liveKnown  bool
@@ -348,6 +355,9 @@ func (s *Speaker) loop(ctx, memCtx context.Context, memWG *sync.WaitGroup, annDo
 	var lastRebuild time.Duration
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	s.gainHold = time.NewTimer(time.Hour)
+	s.gainHold.Stop()
+	defer s.gainHold.Stop()
 	s.refreshInterfaces()
 	s.rebuild()
 	s.decide(time.Time{})
@@ -395,6 +405,8 @@ func (s *Speaker) loop(ctx, memCtx context.Context, memWG *sync.WaitGroup, annDo
 				// Under heavy churn, rebuild at most half the time.
 				debounce.Reset(max(s.opts.Debounce, lastRebuild))
 			}
+		case <-s.gainHold.C:
+			s.decide(time.Time{}) // the held gains of the latest rebuild
 		case <-debounce.C:
 			pending = false
 			t := time.Now()
@@ -427,7 +439,13 @@ func (s *Speaker) rebuild() {
 		s.log.Error(err, "reading the cluster state from the cache; keeping the previous decision")
 		return
 	}
-	s.plan = NewPlan(cfg)
+	if s.rebuilt {
+		s.prevPlan, s.rebuiltAt = s.plan, time.Now()
+		if s.gainHold != nil {
+			s.gainHold.Reset(planGainHold)
+		}
+	}
+	s.plan, s.rebuilt = NewPlan(cfg), true
 	s.status.setProblems(problems)
 	s.metrics.configLoaded(len(problems) > 0)
 }
@@ -574,7 +592,16 @@ func (s *Speaker) decide(t0 time.Time) {
 	if s.mem != nil {
 		view = s.mem.Snapshot()
 	}
-	res := s.plan.Decide(s.electable(view.Alive), view.InQuorum, s.elect)
+	electable := s.electable(view.Alive)
+	res := s.plan.Decide(electable, view.InQuorum, s.elect)
+	if s.prevPlan != nil {
+		if time.Since(s.rebuiltAt) < planGainHold {
+			prev := s.prevPlan.Decide(electable, view.InQuorum, s.elect)
+			res.Owned = holdPlanGains(res.Owned, s.owned, prev.Owned)
+		} else {
+			s.prevPlan = nil
+		}
+	}
 	if !ownedEqual(res.Owned, s.owned) {
 		gained := false
 		for ip := range res.Owned {

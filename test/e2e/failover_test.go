@@ -7,6 +7,10 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ironlb/ironlb/internal/speaker"
 	"github.com/ironlb/ironlb/test/lab"
 )
 
@@ -17,8 +21,31 @@ func demoIPs(t *testing.T, l *lab.Lab) (string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	allMembers(t, l)
 	settledAnnouncer(t, l, ips[0])
 	return ips[0], ips[1]
+}
+
+// allMembers waits until every lab node's speaker is a liveness member again
+// (a speaker evicted by an earlier test republishes its address within
+// seconds), then lets the one-change-a-second membership steps reach every
+// speaker. Without it a test can start with a two-member set, where the
+// Lease, not a majority, decides.
+func allMembers(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	for _, i := range l.AllNodes() {
+		eventually(t, failover, lab.NodeName(i)+" is a liveness member", func() (bool, string) {
+			var n corev1.Node
+			if err := l.Kube().Get(ctxT(t), client.ObjectKey{Name: lab.NodeName(i)}, &n); err != nil {
+				return false, err.Error()
+			}
+			v := n.Annotations[speaker.LivenessAnnotation]
+			return v != "", fmt.Sprintf("%s=%q", speaker.LivenessAnnotation, v)
+		})
+	}
+	// Settling, not an assertion: membership changes reach liveness one per
+	// MembershipStep (1 s) on each speaker.
+	time.Sleep(time.Duration(len(l.AllNodes())+1) * time.Second)
 }
 
 // settledAnnouncer waits until the same node has answered for ip 15 times in
@@ -152,6 +179,7 @@ func TestPartition(t *testing.T) {
 	}
 
 	t.Run("owner isolated", func(t *testing.T) {
+		allMembers(t, l)
 		owner := announcer(t, l, v4)
 		p := probe(t, l, v4)
 		if err := l.Net.Partition([]int{owner}, others(l, owner)); err != nil {
@@ -171,6 +199,7 @@ func TestPartition(t *testing.T) {
 	})
 
 	t.Run("non-owner isolated", func(t *testing.T) {
+		allMembers(t, l)
 		owner := announcer(t, l, v4)
 		x := others(l, owner)[0]
 		p := probe(t, l, v4)
@@ -190,6 +219,7 @@ func TestPartition(t *testing.T) {
 	})
 
 	t.Run("every node isolated", func(t *testing.T) {
+		allMembers(t, l)
 		owner := announcer(t, l, v4)
 		p := probe(t, l, v4)
 		_ = p

@@ -179,17 +179,17 @@ type Speaker struct {
 	rebuiltAt time.Time
 	rebuilt   bool
 	gainHold  *time.Timer
-	owned      map[netip.Addr][]string
-	live       []string
-	liveKnown  bool
-	peers      map[string]netip.AddrPort // applied to liveness; nil before the first
-	wantPeers  map[string]netip.AddrPort // from LivenessAnnotation
-	peersAt    time.Time
-	downSince  map[string]time.Time
-	adErrors   map[string]string
-	lastGood   config.LastGood // last valid spec per pool, as the controller keeps it
-	reasons    map[string]string
-	lastView   liveness.View
+	owned     map[netip.Addr][]string
+	live      []string
+	liveKnown bool
+	peers     map[string]netip.AddrPort // applied to liveness; nil before the first
+	wantPeers map[string]netip.AddrPort // from LivenessAnnotation
+	peersAt   time.Time
+	downSince map[string]time.Time
+	adErrors  map[string]string
+	lastGood  config.LastGood // last valid spec per pool, as the controller keeps it
+	reasons   map[string]string
+	lastView  liveness.View
 
 	// owned by publishInterfaces
 	published   string

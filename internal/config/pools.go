@@ -92,8 +92,8 @@ type PoolsResult struct {
 	Problems []Problem
 }
 
-// BuildPools converts pools in a deterministic order (oldest first, then by
-// name) so that, when two pools overlap, the one that was there first keeps its
+// BuildPools converts pools in a deterministic order (oldest first, then the
+// ones accepted by the previous build, then by name) so that, when two pools overlap, the one that was there first keeps its
 // addresses and the newcomer is the one reported: a newer pool whose name sorts
 // first never takes an IP in use. A pool that was good and is edited into a bad
 // state (bad address, new overlap) keeps its last good spec, so a typo never
@@ -109,6 +109,17 @@ func BuildPools(crs []metallbv1beta1.IPAddressPool, last LastGood) (PoolsResult,
 		ta, tb := a.CreationTimestamp, b.CreationTimestamp
 		if !ta.Equal(&tb) {
 			if ta.Before(&tb) {
+				return -1
+			}
+			return 1
+		}
+		// Creation times have one-second resolution: of two pools created in
+		// the same second, the one already in use (accepted by the previous
+		// build) stays first, so a newcomer never takes its addresses.
+		_, aIn := last[a.Name]
+		_, bIn := last[b.Name]
+		if aIn != bIn {
+			if aIn {
 				return -1
 			}
 			return 1

@@ -55,6 +55,12 @@ func TestBuildPools(t *testing.T) {
 			wantPools:   "a",
 			wantProblem: `overlap IPAddressPool "a"`,
 		},
+		"pools created in the same second: the one in use wins over a newcomer whose name sorts first": {
+			pools:       []metallbv1beta1.IPAddressPool{pool("dual", 0, "192.0.2.0/30"), pool("clash", 0, "192.0.2.2-192.0.2.5")},
+			last:        LastGood{"dual": {Addresses: []string{"192.0.2.0/30"}}},
+			wantPools:   "dual",
+			wantProblem: `overlap IPAddressPool "dual"`,
+		},
 		"a bad address leaves only that pool out": {
 			pools:       []metallbv1beta1.IPAddressPool{pool("good", 0, "192.0.2.0/28"), pool("bad", 1, "192.0.2.300/32")},
 			wantPools:   "good",

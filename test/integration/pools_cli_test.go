@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -25,13 +26,17 @@ func TestPoolsListsUsageHoldersAndRejectedPools(t *testing.T) {
 	f := newFixture(t)
 	assertContains(t, f.pools(), "No IPAddressPool in namespace "+f.cfgNS)
 
-	f.pool("dual", []string{"192.0.2.0/30", "2001:db8:1::/126"})
+	dual := f.pool("dual", []string{"192.0.2.0/30", "2001:db8:1::/126"})
 	f.pool("quiet", []string{"198.51.100.0/31"}, noAutoAssign)
 	f.start()
 	f.service("web")
 	f.waitIPs("web", "192.0.2.0")
 	f.service("api")
 	f.waitIPs("api", "192.0.2.1")
+	// Creation times have one-second resolution, and a process that starts
+	// (here: the pools command's fresh state) breaks a same-second tie by
+	// name, which would pick "clash": make "dual" the older one.
+	time.Sleep(time.Until(dual.CreationTimestamp.Add(1100 * time.Millisecond)))
 	f.pool("clash", []string{"192.0.2.2-192.0.2.5"})
 	f.waitEvent(f.cfgNS, "clash", corev1.EventTypeWarning, "InvalidConfiguration", `overlap IPAddressPool "dual"`)
 

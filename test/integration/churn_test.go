@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,22 +42,24 @@ func watchInvariant(t *testing.T, ctx context.Context, lbClass string, namespace
 		t.Fatal(err)
 	}
 	w := &invariantWatcher{ips: map[string][]string{}}
-	for _, ns := range namespaces {
-		wi, err := wc.Watch(ctx, &corev1.ServiceList{}, client.InNamespace(ns))
-		if err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			defer wi.Stop()
-			for ev := range wi.ResultChan() {
-				svc, ok := ev.Object.(*corev1.Service)
-				if !ok {
-					continue
-				}
-				w.observe(ev.Type, svc, lbClass)
-			}
-		}()
+	// One watch over all namespaces, not one per namespace: events of one
+	// watch come in the API server's order (resourceVersion), while two
+	// watches read by two goroutines interleave arbitrarily and could show a
+	// new holder before the old holder's release that preceded it.
+	wi, err := wc.Watch(ctx, &corev1.ServiceList{})
+	if err != nil {
+		t.Fatal(err)
 	}
+	go func() {
+		defer wi.Stop()
+		for ev := range wi.ResultChan() {
+			svc, ok := ev.Object.(*corev1.Service)
+			if !ok || !slices.Contains(namespaces, svc.Namespace) {
+				continue
+			}
+			w.observe(ev.Type, svc, lbClass)
+		}
+	}()
 	return w
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -14,7 +15,10 @@ import (
 
 func freeLoopbackAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	// An address of its own in 127.0.0.0/8: ports picked on 127.0.0.1 get
+	// taken between this check and the real bind by the ephemeral source
+	// ports of the many API connections other test packages open there.
+	l, err := net.Listen("tcp", fmt.Sprintf("127.77.%d.%d:0", rand.IntN(250)+1, rand.IntN(250)+1))
 	if err != nil {
 		t.Fatal(err)
 	}
